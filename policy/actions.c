@@ -374,7 +374,7 @@ int tf_action_map(const tf_action_req *req, tf_action *out)
 	if (!req || !out)
 		return -EINVAL;
 	out->service = TF_BEDROCK_SVC_UNKNOWN;
-	if (req->provider == TF_PROVIDER_NONE) {
+	if (req->provider != TF_PROVIDER_BEDROCK && req->provider != TF_PROVIDER_AZURE) {
 		set_unknown(out, TF_PROVIDER_NONE);
 		return -EINVAL;
 	}
@@ -392,11 +392,7 @@ int tf_action_map(const tf_action_req *req, tf_action *out)
 		r = map_bedrock(req, &path, out);
 	else
 		r = map_azure(req, &path, out);
-	if (r < 0) {
-		set_unknown(out, req->provider);
-		return r;
-	}
-	if (r == TF_ACTION_UNMAPPED) {
+	if (r != 0) {
 		set_unknown(out, req->provider);
 		return r;
 	}
