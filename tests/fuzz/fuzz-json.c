@@ -26,9 +26,11 @@ static bool same(const tf_json_value *a, const tf_json_value *b)
 		return false;
 	switch (a->type) {
 	case TF_JSON_NUMBER:
-		return a->u.num.len == b->u.num.len && memcmp(a->u.num.text, b->u.num.text, a->u.num.len) == 0;
+		return a->u.num.len == b->u.num.len &&
+		       memcmp(a->u.num.text, b->u.num.text, a->u.num.len) == 0;
 	case TF_JSON_STRING:
-		return a->u.str.len == b->u.str.len && memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
+		return a->u.str.len == b->u.str.len &&
+		       memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
 	case TF_JSON_ARRAY:
 		if (a->u.arr.n != b->u.arr.n)
 			return false;
