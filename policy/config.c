@@ -1142,7 +1142,7 @@ const char *tf_config_deployment(const tf_config *c, const char *name, size_t n)
 {
 	for (size_t i = 0; i < c->n_deployments; i++)
 		if (strlen(c->deployments[i].from) == n &&
-		    memcmp(c->deployments[i].from, name, n) == 0)
+		    strncasecmp(c->deployments[i].from, name, n) == 0)
 			return c->deployments[i].to;
 	return NULL;
 }

@@ -143,7 +143,7 @@ uint32_t tf_config_downgrade_at(const tf_config *c);
 /* The scope of that name, or NULL. */
 const tf_scope_cfg *tf_config_scope(const tf_config *c, const char *name);
 
-/* The base model an Azure deployment maps to (exact name), or NULL. */
+/* The base model an Azure deployment maps to (ASCII case ignored), or NULL. */
 const char *tf_config_deployment(const tf_config *c, const char *name, size_t n);
 
 /*
