@@ -29,6 +29,7 @@
 #include "hosts.h"
 #include "money.h"
 #include "prices.h"
+#include "rules.h"
 
 #define TF_CONFIG_UNSET_MONEY ((tf_money)-1)
 #define TF_CONFIG_UNSET_COUNT ((int64_t)-1)
@@ -43,7 +44,6 @@
 #define TF_CONFIG_MODEL_ID_MAX 2048
 
 typedef enum tf_window { TF_WINDOW_NONE, TF_WINDOW_DAY, TF_WINDOW_MONTH } tf_window;
-typedef enum tf_effect { TF_EFFECT_ALLOW, TF_EFFECT_DENY, TF_EFFECT_REQUIRE_APPROVAL } tf_effect;
 typedef enum tf_fail_mode { TF_FAIL_CLOSED, TF_FAIL_OPEN } tf_fail_mode;
 typedef enum tf_h2_mode { TF_H2_ENFORCE, TF_H2_DOWNGRADE_ALPN } tf_h2_mode;
 
