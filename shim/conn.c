@@ -1,5 +1,7 @@
 #include "conn.h"
 
+#include "exchange.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +146,10 @@ static tf_conn *conn_new(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mod
 
 static void conn_free(tf_conn *c)
 {
+	pthread_mutex_lock(&c->mu);
+	tf_exchange_close_all(c, "connection freed before its answer was read");
+	pthread_mutex_unlock(&c->mu);
+	tf_buf_free(&c->req_body);
 	tf_h1_framer_free(&c->req);
 	tf_h1_framer_free(&c->resp);
 	tf_buf_free(&c->hold);

@@ -51,6 +51,7 @@ typedef struct tf_conn {
 	 * same pointer and length (inflight), as OpenSSL requires. */
 	tf_h1_framer req;
 	tf_buf hold;
+	tf_buf req_body; /* de-chunked body of a chunked request (others: in hold) */
 	tf_buf out;
 	size_t out_off;
 	size_t inflight;
@@ -63,6 +64,9 @@ typedef struct tf_conn {
 	tf_buf inject;
 	tf_h1_framer resp;
 	bool resp_broken;
+
+	/* Requests sent and not yet answered, oldest first (exchange.h). */
+	struct tf_exchange *ex_head, *ex_tail;
 } tf_conn;
 
 /* Lookup; *out is set for TF_CONN_TRACKED. Allocation-free. */

@@ -179,6 +179,19 @@ TF_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 
 /* ---- reads ---- */
 
+/* A read that failed: if the server has closed, the connection's pending
+ * requests will never be answered. SSL_get_error only inspects state. */
+static void read_failed(const tf_ssl_api *api, tf_conn *c, SSL *s, int ret)
+{
+	int e;
+
+	if (!c || !api->get_error)
+		return;
+	e = api->get_error(s, ret);
+	if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL)
+		tf_flow_eof(c);
+}
+
 /* Synthetic bytes first; 0 means "read from the server". */
 static size_t synthetic(tf_conn *c, void *buf, size_t num, bool consume)
 {
@@ -207,6 +220,8 @@ TF_HOOK int SSL_read(SSL *s, void *buf, int num)
 			tf_state_count_read((size_t)r);
 			if (c)
 				tf_flow_observe(c, buf, (size_t)r);
+		} else {
+			read_failed(api, c, s, r);
 		}
 	}
 	tf_depth--;
@@ -236,6 +251,8 @@ TF_HOOK int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 			tf_state_count_read(got);
 			if (c)
 				tf_flow_observe(c, buf, got);
+		} else {
+			read_failed(api, c, s, ok);
 		}
 	}
 	if (ok && readbytes)
