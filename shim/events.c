@@ -49,7 +49,7 @@ static void put_time(tf_buf *b)
 {
 	struct timeval tv;
 	struct tm tm;
-	char s[40];
+	char s[80];
 
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);

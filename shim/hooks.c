@@ -127,6 +127,8 @@ static int write_common(const tf_ssl_api *api, SSL *s, const void *buf, size_t n
 	ok = c ? tf_flow_write(c, buf, num, done) : real(api, s, buf, num, done);
 	if (ok)
 		tf_state_count_write(*done);
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	return ok;
 }
@@ -224,6 +226,8 @@ TF_HOOK int SSL_read(SSL *s, void *buf, int num)
 			read_failed(api, c, s, r);
 		}
 	}
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	return r;
 }
@@ -257,6 +261,8 @@ TF_HOOK int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 	}
 	if (ok && readbytes)
 		*readbytes = got;
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	return ok;
 }
@@ -274,6 +280,8 @@ TF_HOOK int SSL_peek(SSL *s, void *buf, int num)
 	tf_depth++;
 	c = tracked(api, s, false);
 	n = synthetic(c, buf, (size_t)num, false);
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	return n ? (int)n : api->peek(s, buf, num);
 }
@@ -291,6 +299,8 @@ TF_HOOK int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 	tf_depth++;
 	c = tracked(api, s, false);
 	n = synthetic(c, buf, num, false);
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	if (!n)
 		return api->peek_ex(s, buf, num, readbytes);
@@ -314,6 +324,7 @@ TF_HOOK int SSL_pending(const SSL *s)
 		return r;
 	tf_depth++;
 	r += (int)tf_flow_pending_extra(c);
+	tf_conn_put(c);
 	tf_depth--;
 	return r;
 }
@@ -331,6 +342,7 @@ TF_HOOK int SSL_has_pending(const SSL *s)
 		return r;
 	tf_depth++;
 	r = tf_flow_pending_extra(c) > 0;
+	tf_conn_put(c);
 	tf_depth--;
 	return r;
 }
