@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "emu.h"
+#include "usage.h"
 
 #define DEFAULT_AKID "AKIDEXAMPLE"
 #define DEFAULT_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

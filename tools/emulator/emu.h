@@ -88,7 +88,8 @@ typedef struct emu_resp {
 /* What the bill records about a call, beyond the request itself. */
 typedef struct emu_result {
 	char model[EMU_MODEL_MAX];  /* as asked ("" when none) */
-	char priced[EMU_MODEL_MAX]; /* the price-table key used ("" when not priced) */
+	char priced[EMU_MODEL_MAX]; /* handler: the id to price; then the table key used */
+	char base[EMU_MODEL_MAX];   /* handler: priced when the id itself is not in the table */
 	bool billed;                /* the cloud charges tokens for this call */
 	bool stream;
 	emu_usage usage;
@@ -125,6 +126,10 @@ void emu_padding(char out[48], uint64_t seed);
 /* Bedrock and Azure request handlers: fill resp and res. */
 void emu_bedrock_handle(const emu_req *q, emu_resp *resp, emu_result *res);
 void emu_azure_handle(const emu_req *q, emu_resp *resp, emu_result *res);
+
+/* The model a request names ("" if none), for the bill and --fail model=. */
+void emu_bedrock_model_asked(const emu_req *q, char *out, size_t n);
+void emu_azure_model_asked(const emu_req *q, char *out, size_t n);
 
 /* Auth: 0 when the request may proceed, else resp holds the error. */
 int emu_bedrock_auth(const emu_req *q, emu_resp *resp);

@@ -36,7 +36,7 @@ typedef enum emu_family {
 	EMU_FAM_COHERE_EMBED,
 } emu_family;
 
-#define EMU_MODEL_MAX 256
+#define EMU_MODEL_MAX 2048 /* = EMU_ID_MAX: ids come from the path */
 
 /*
  * Resolves a decoded Bedrock id. Writes the base model id (no ARN, no profile

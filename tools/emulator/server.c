@@ -1,6 +1,8 @@
 #include "server.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -415,16 +417,39 @@ static void handle_request(conn *c)
 	emu_resp_init(&r);
 	r.close = h->conn_close || stopping;
 
+	if (q.route.provider == EMU_PROV_AZURE)
+		emu_azure_model_asked(&q, res.model, sizeof(res.model));
+	else
+		emu_bedrock_model_asked(&q, res.model, sizeof(res.model));
 	auth = q.route.provider == EMU_PROV_AZURE ? emu_azure_auth(&q, &r) : emu_bedrock_auth(&q, &r);
 	if (auth == 0) {
-		if (q.route.provider == EMU_PROV_AZURE)
+		bool az = q.route.provider == EMU_PROV_AZURE;
+
+		q.fault = emu_fault_pick(c->cfg->faults, c->cfg->nfaults, q.n, q.route.operation,
+					 res.model);
+		res.stream = q.route.stream;
+		if (q.fault == EMU_FAULT_429 || q.fault == EMU_FAULT_500 || q.fault == EMU_FAULT_503) {
+			if (az)
+				emu_resp_header(&r, "x-request-id", "%llu", (unsigned long long)q.n);
+			else
+				emu_resp_header(&r, "x-amzn-RequestId", "%llu", (unsigned long long)q.n);
+			emu_fault_error(&q, &r, q.fault);
+		} else if (az) {
 			emu_azure_handle(&q, &r, &res);
-		else
+		} else {
 			emu_bedrock_handle(&q, &r, &res);
+		}
 	}
+	if (!res.billed)
+		memset(&res.usage, 0, sizeof(res.usage));
 	if (auth == 0 && res.billed) {
-		if (!emu_price(q.route.provider, res.priced[0] ? res.priced : res.model, &res.usage,
-			       &res.cost, res.priced, sizeof(res.priced)))
+		char key[EMU_MODEL_MAX];
+
+		snprintf(key, sizeof(key), "%s", res.priced[0] ? res.priced : res.model);
+		if (!emu_price(q.route.provider, key, &res.usage, &res.cost, res.priced,
+			       sizeof(res.priced)) &&
+		    (!res.base[0] || !emu_price(q.route.provider, res.base, &res.usage, &res.cost,
+						res.priced, sizeof(res.priced))))
 			res.cost = 0;
 	} else if (auth != 0 || r.status >= 400) {
 		memset(&res.usage, 0, sizeof(res.usage));
@@ -619,7 +644,6 @@ static void *conn_thread(void *arg)
 	active_conns--;
 	pthread_cond_broadcast(&conns_gone);
 	pthread_mutex_unlock(&conns_lock);
-	ERR_remove_thread_state(NULL);
 	return NULL;
 }
 
@@ -633,8 +657,10 @@ static void set_timeouts(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-void emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, int grace_ms)
+int emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, int grace_ms)
 {
+	int left;
+
 	pthread_attr_t attr;
 	struct timespec until;
 
@@ -705,5 +731,7 @@ void emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, 
 	while (active_conns > 0)
 		if (pthread_cond_timedwait(&conns_gone, &conns_lock, &until) == ETIMEDOUT)
 			break;
+	left = active_conns;
 	pthread_mutex_unlock(&conns_lock);
+	return left;
 }

@@ -13,8 +13,9 @@
 /*
  * Serves listen_fd until stop_fd becomes readable, then stops accepting,
  * lets every connection finish its current response (idle ones close at
- * once) and returns after they are gone or grace_ms passed.
+ * once) and returns after they are gone or grace_ms passed: the number of
+ * connections still running.
  */
-void emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, int grace_ms);
+int emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, int grace_ms);
 
 #endif
