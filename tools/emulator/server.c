@@ -24,6 +24,7 @@
 
 static volatile int stopping;
 static int active_conns;
+static struct conn *all_conns; /* every thread not joined yet */
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t conns_gone = PTHREAD_COND_INITIALIZER;
 static uint64_t next_request; /* atomic */
@@ -42,6 +43,10 @@ typedef struct conn {
 	uint64_t n;
 	int64_t t_start, t_head; /* ms: first byte of the message, head complete */
 	bool broken;             /* a write failed: stop */
+	/* owned by the accept loop */
+	pthread_t thread;
+	bool finished; /* under conns_lock */
+	struct conn *next;
 } conn;
 
 static int64_t now_ms(void)
@@ -639,12 +644,40 @@ static void *conn_thread(void *arg)
 		SSL_shutdown(c->ssl);
 	SSL_free(c->ssl);
 	close(c->fd);
-	free(c);
 	pthread_mutex_lock(&conns_lock);
+	c->finished = true;
 	active_conns--;
 	pthread_cond_broadcast(&conns_gone);
 	pthread_mutex_unlock(&conns_lock);
 	return NULL;
+}
+
+/* Joins finished connection threads (so their thread-local state is gone
+ * too) and frees them. Returns how many are still running. */
+static int reap(void)
+{
+	int running = 0;
+
+	for (;;) {
+		conn **pp, *done = NULL;
+
+		pthread_mutex_lock(&conns_lock);
+		running = 0;
+		for (pp = &all_conns; *pp; pp = &(*pp)->next) {
+			if ((*pp)->finished) {
+				done = *pp;
+				*pp = done->next;
+				break;
+			}
+		}
+		for (conn *c = all_conns; c; c = c->next)
+			running++;
+		pthread_mutex_unlock(&conns_lock);
+		if (!done)
+			return running;
+		pthread_join(done->thread, NULL);
+		free(done);
+	}
 }
 
 static void set_timeouts(int fd)
@@ -659,21 +692,19 @@ static void set_timeouts(int fd)
 
 int emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, int grace_ms)
 {
-	int left;
-
 	pthread_attr_t attr;
 	struct timespec until;
 
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 512 * 1024);
 	for (;;) {
 		struct pollfd p[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-		pthread_t t;
 		conn *c;
-		int fd;
+		int fd, n;
 
-		if (poll(p, 2, -1) < 0) {
+		n = poll(p, 2, 1000);
+		reap();
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -691,7 +722,6 @@ int emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, i
 			close(fd);
 			continue;
 		}
-		active_conns++;
 		pthread_mutex_unlock(&conns_lock);
 		set_timeouts(fd);
 		c = calloc(1, sizeof(*c));
@@ -700,23 +730,24 @@ int emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, i
 		if (!c || !c->ssl) {
 			free(c);
 			close(fd);
-			pthread_mutex_lock(&conns_lock);
-			active_conns--;
-			pthread_mutex_unlock(&conns_lock);
 			continue;
 		}
 		c->fd = fd;
 		c->cfg = cfg;
 		c->id = __atomic_add_fetch(&next_conn, 1, __ATOMIC_RELAXED);
 		SSL_set_fd(c->ssl, fd);
-		if (pthread_create(&t, &attr, conn_thread, c) != 0) {
+		pthread_mutex_lock(&conns_lock);
+		if (pthread_create(&c->thread, &attr, conn_thread, c) != 0) {
+			pthread_mutex_unlock(&conns_lock);
 			SSL_free(c->ssl);
 			close(fd);
 			free(c);
-			pthread_mutex_lock(&conns_lock);
-			active_conns--;
-			pthread_mutex_unlock(&conns_lock);
+			continue;
 		}
+		active_conns++;
+		c->next = all_conns;
+		all_conns = c;
+		pthread_mutex_unlock(&conns_lock);
 	}
 	pthread_attr_destroy(&attr);
 	stopping = 1;
@@ -731,7 +762,6 @@ int emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, i
 	while (active_conns > 0)
 		if (pthread_cond_timedwait(&conns_gone, &conns_lock, &until) == ETIMEDOUT)
 			break;
-	left = active_conns;
 	pthread_mutex_unlock(&conns_lock);
-	return left;
+	return reap();
 }
