@@ -227,6 +227,16 @@ def test_pipelined_and_keepalive_requests_on_one_connection():
     assert len(lines) == 2 and lines[0]["conn"] == lines[1]["conn"]
 
 
+def test_real_cloud_names_verify_against_the_test_ca():
+    """The leaf carries the real Bedrock/Azure names: full verification, no
+    endpoint override beyond DNS (curl --resolve stands in for /etc/hosts)."""
+    for host in ("bedrock-runtime.us-east-1.amazonaws.com", "bedrock.us-east-1.amazonaws.com",
+                 "bedrock-agent-runtime.us-east-1.amazonaws.com", "tokenfence-test.openai.azure.com"):
+        st, h, b = curl("--resolve", "%s:%d:127.0.0.1" % (host, EMU.port), "-H", "api-key: " + AZURE_KEY,
+                        "https://%s:%d/openai/v1/models" % (host, EMU.port))
+        assert st == 200, (host, st, b)
+
+
 def test_zz_clean_exit():
     assert EMU.stop() == 0, EMU.log()
 
