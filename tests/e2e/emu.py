@@ -16,8 +16,8 @@ AWS_DATA_PATH gives Debian's old botocore the Bedrock models, and AWS
 credentials are the emulator's test ones. apply_env() does the same to this
 process (boto3 and requests read the environment when a client is made).
 
-The usage formula mirrors tools/emulator/usage.h; prices mirror the table
-the emulator bills with (policy/prices.json when present).
+The usage formula mirrors tools/emulator/usage.h; prices come from the
+table the emulator bills with, policy/prices.json.
 """
 
 import json
@@ -98,28 +98,22 @@ def reasoning_tokens(out):
     return (out + 1) // 2
 
 
-# USD per 1M tokens (input, output, cache_read or None), as the emulator's
-# interim table (tools/emulator/prices.c; source reference/model_prices.json).
-_PRICES = {
-    "gpt-4o": ("2.5", "10", "1.25"),
-    "gpt-4o-mini": ("0.165", "0.66", "0.075"),
-    "o3-mini": ("1.1", "4.4", "0.55"),
-    "text-embedding-3-small": ("0.02", "0", None),
-    "anthropic.claude-3-haiku-20240307-v1:0": ("0.25", "1.25", "0.025"),
-    "anthropic.claude-3-5-haiku-20241022-v1:0": ("0.8", "4", "0.08"),
-    "anthropic.claude-3-5-sonnet-20241022-v2:0": ("3", "15", "0.3"),
-    "amazon.titan-text-express-v1": ("1.3", "1.7", None),
-    "amazon.nova-micro-v1:0": ("0.035", "0.14", None),
-    "amazon.nova-lite-v1:0": ("0.06", "0.24", None),
-    "meta.llama3-1-8b-instruct-v1:0": ("0.22", "0.22", None),
-    "mistral.mistral-7b-instruct-v0:2": ("0.15", "0.2", None),
-}
+def _load_prices():
+    """policy/prices.json: the shipped table the emulator bills with, read
+    with exact decimals."""
+    with open(os.path.join(REPO, "policy", "prices.json")) as f:
+        return json.load(f, parse_float=Decimal, parse_int=Decimal)["models"]
 
 
-def cost_pico(model, inp, out, cached=0):
-    """Exact cost in pico-USD of a call priced as model (a table key)."""
-    pin, pout, pcache = (Decimal(x) if x is not None else None for x in _PRICES[model])
-    pcache = pin if pcache is None else pcache
+PRICES = _load_prices()
+
+
+def cost_pico(model, inp, out, cached=0, reasoning=0):
+    """Exact cost in pico-USD of a call priced as model (a table key).
+    Azure-style usage: cached inside inp, reasoning inside out."""
+    e = PRICES[model]
+    pin, pout = e["input"], e["output"]
+    pcache = e.get("cache_read", pin)
     usd = ((inp - cached) * pin + cached * pcache + out * pout) / Decimal(1000000)
     return int(usd * Decimal(10) ** 12)
 

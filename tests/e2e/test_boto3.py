@@ -38,6 +38,7 @@ def check_bill(line, operation, model, priced, inp, out, stream=False):
     assert line["operation"] == operation, line
     assert line["model"] == model, line
     assert line["priced_model"] == priced, line
+    assert line["price_match"] in ("exact", "base"), line
     assert line["status"] == 200, line
     assert line["stream"] is stream, line
     assert line["input_tokens"] == inp, (line, inp)
@@ -121,8 +122,7 @@ def test_invoke_profile_id():
     r, j, raw = invoke(model, body)
     inp, out = input_tokens(raw), output_tokens(30)
     assert j["model"] == "claude-3-5-haiku-20241022"
-    check_bill(last_bill(), "InvokeModel", model, "anthropic.claude-3-5-haiku-20241022-v1:0",
-               inp, out)
+    check_bill(last_bill(), "InvokeModel", model, model, inp, out)
     assert last_bill()["path"] == "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke"
 
 
@@ -133,7 +133,7 @@ def test_invoke_inference_profile_arn():
             "messages": [{"role": "user", "content": "ping"}]}
     r, j, raw = invoke(model, body)
     inp, out = input_tokens(raw), 3
-    check_bill(last_bill(), "InvokeModel", model, "anthropic.claude-3-5-sonnet-20241022-v2:0",
+    check_bill(last_bill(), "InvokeModel", model, "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
                inp, out)
 
 
@@ -243,7 +243,7 @@ def test_converse_stream():
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
     assert len(text.split()) == 20
     check_bill(last_bill(), "ConverseStream", "us.amazon.nova-micro-v1:0",
-               "amazon.nova-micro-v1:0", inp, 20, stream=True)
+               "us.amazon.nova-micro-v1:0", inp, 20, stream=True)
 
 
 def test_count_tokens():

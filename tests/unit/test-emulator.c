@@ -10,7 +10,7 @@
 
 #include "faults.h"
 #include "models.h"
-#include "prices.h"
+#include "billing.h"
 #include "route.h"
 #include "usage.h"
 
@@ -313,29 +313,40 @@ Test(faults, parse_and_pick)
 	cr_assert_eq(emu_fault_parse("malformed:route", &f[0], err, sizeof(err)), -1);
 }
 
-Test(prices, exact_costs_and_lookup_order)
+Test(prices, shipped_table_costs_and_lookup_order)
 {
 	emu_usage u = {1000, 200, 0, 0};
 	char priced[EMU_MODEL_MAX];
 	tf_money c;
 
-	/* claude-3-haiku: 0.25 / 1.25 USD per 1M -> 1000 * 250000 + 200 * 1250000 pico */
-	cr_assert(emu_price(EMU_PROV_BEDROCK, "us.anthropic.claude-3-haiku-20240307-v1:0", &u, &c, priced,
-			    sizeof(priced)));
-	cr_assert_str_eq(priced, "anthropic.claude-3-haiku-20240307-v1:0");
+	/* claude-3-haiku: 0.25 / 1.25 USD per 1M -> 1000 * 250000 + 200 * 1250000 pico;
+	 * the profile id has its own entry in policy/prices.json */
+	cr_assert_eq(emu_price(EMU_PROV_BEDROCK, "us.anthropic.claude-3-haiku-20240307-v1:0", &u, &c, priced,
+			       sizeof(priced)),
+		     EMU_PRICE_EXACT);
+	cr_assert_str_eq(priced, "us.anthropic.claude-3-haiku-20240307-v1:0");
 	cr_assert_eq(c, INT64_C(1000) * 250000 + INT64_C(200) * 1250000);
-	cr_assert(emu_price(EMU_PROV_BEDROCK,
-			    "arn:aws:bedrock:us-east-1:1:inference-profile/us.amazon.nova-micro-v1:0", &u, &c,
-			    priced, sizeof(priced)));
+	cr_assert_eq(emu_price(EMU_PROV_BEDROCK, "global.anthropic.claude-3-haiku-20240307-v1:0", &u, &c, priced,
+			       sizeof(priced)),
+		     EMU_PRICE_BASE);
+	cr_assert_str_eq(priced, "anthropic.claude-3-haiku-20240307-v1:0");
+	cr_assert_eq(emu_price(EMU_PROV_BEDROCK,
+			       "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0", &u, &c,
+			       priced, sizeof(priced)),
+		     EMU_PRICE_EXACT);
 	cr_assert_str_eq(priced, "amazon.nova-micro-v1:0");
 	cr_assert_eq(c, INT64_C(1000) * 35000 + INT64_C(200) * 140000);
-	/* Azure: cached tokens at the cache-read price, the rest at input */
+	/* Azure: cached tokens at the cache-read price, the rest at input; the
+	 * dated name prices as its base */
 	u = (emu_usage){2000, 100, 1024, 0};
-	cr_assert(emu_price(EMU_PROV_AZURE, "gpt-4o-2024-11-20", &u, &c, priced, sizeof(priced)));
+	cr_assert_eq(emu_price(EMU_PROV_AZURE, "gpt-4o-2024-11-20", &u, &c, priced, sizeof(priced)),
+		     EMU_PRICE_BASE);
 	cr_assert_str_eq(priced, "gpt-4o");
 	cr_assert_eq(c, INT64_C(976) * 2500000 + INT64_C(1024) * 1250000 + INT64_C(100) * 10000000);
-	cr_assert(!emu_price(EMU_PROV_AZURE, "unknown-model", &u, &c, priced, sizeof(priced)));
-	cr_assert_eq(c, 0);
+	/* Unknown: priced as TokenFence prices it, never free */
+	cr_assert_eq(emu_price(EMU_PROV_AZURE, "unknown-model", &u, &c, priced, sizeof(priced)),
+		     EMU_PRICE_UNKNOWN);
+	cr_assert_gt(c, 0);
 	cr_assert_str_eq(priced, "");
 }
 

@@ -84,6 +84,7 @@ void emu_bill_write(const emu_req *q, const char *method, size_t method_len, int
 	cJSON_AddStringToObject(o, "operation", q->route.operation ? q->route.operation : "Unknown");
 	add_str_or_null(o, "model", res->model);
 	add_str_or_null(o, "priced_model", res->priced);
+	add_str_or_null(o, "price_match", res->billed ? emu_price_match_name(res->match) : NULL);
 	cJSON_AddBoolToObject(o, "stream", res->stream);
 	cJSON_AddNumberToObject(o, "status", status);
 	add_str_or_null(o, "fault", q->fault ? emu_fault_name(q->fault) : NULL);

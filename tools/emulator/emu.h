@@ -21,7 +21,7 @@
 #include "http1.h"
 #include "models.h"
 #include "money.h"
-#include "prices.h"
+#include "billing.h"
 #include "route.h"
 
 typedef struct emu_cred {
@@ -94,6 +94,7 @@ typedef struct emu_result {
 	bool stream;
 	emu_usage usage;
 	tf_money cost;
+	emu_price_match match; /* valid when billed */
 } emu_result;
 
 void emu_resp_init(emu_resp *r);

@@ -132,6 +132,7 @@ int main(int argc, char **argv)
 	 * when none is left (the process is exiting anyway). */
 	if (left == 0) {
 		emu_state_free();
+		emu_prices_free();
 		SSL_CTX_free(ctx);
 		emu_config_free(&cfg);
 	}

@@ -451,11 +451,17 @@ static void handle_request(conn *c)
 		char key[EMU_MODEL_MAX];
 
 		snprintf(key, sizeof(key), "%s", res.priced[0] ? res.priced : res.model);
-		if (!emu_price(q.route.provider, key, &res.usage, &res.cost, res.priced,
-			       sizeof(res.priced)) &&
-		    (!res.base[0] || !emu_price(q.route.provider, res.base, &res.usage, &res.cost,
-						res.priced, sizeof(res.priced))))
-			res.cost = 0;
+		res.match = emu_price(q.route.provider, key, &res.usage, &res.cost, res.priced,
+				      sizeof(res.priced));
+		/* An alias or application profile: the id is not in the table, its
+		 * base model is. */
+		if (res.match == EMU_PRICE_UNKNOWN && res.base[0] &&
+		    emu_price(q.route.provider, res.base, &res.usage, &res.cost, res.priced,
+			      sizeof(res.priced)) != EMU_PRICE_UNKNOWN)
+			res.match = EMU_PRICE_BASE;
+		else if (res.match == EMU_PRICE_UNKNOWN)
+			emu_price(q.route.provider, key, &res.usage, &res.cost, res.priced,
+				  sizeof(res.priced));
 	} else if (auth != 0 || r.status >= 400) {
 		memset(&res.usage, 0, sizeof(res.usage));
 		res.cost = 0;
