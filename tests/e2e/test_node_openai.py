@@ -39,8 +39,9 @@ def main():
     probe = subprocess.run([node, "-e", "require('openai')"], cwd=NODE_DIR,
                            env=node_env(os.environ), capture_output=True, text=True)
     if probe.returncode != 0:
-        print("1..0 # SKIP npm openai not installed (run tools/setup): %s"
-              % probe.stderr.strip().splitlines()[-1:])
+        why = [l for l in probe.stderr.splitlines() if "Cannot find" in l or "node18:" in l]
+        print("1..0 # SKIP node cannot load npm openai (run tools/setup): %s"
+              % (why[0].strip() if why else "exit %d" % probe.returncode))
         return SKIP
 
     with Emulator("--deployment", "my-gpt4o=gpt-4o",

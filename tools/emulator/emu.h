@@ -99,7 +99,6 @@ typedef struct emu_result {
 
 void emu_resp_init(emu_resp *r);
 void emu_resp_free(emu_resp *r);
-void emu_resp_reset(emu_resp *r);
 void emu_resp_header(emu_resp *r, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Sets status, JSON content type and the printed JSON as body (takes no ownership). */
@@ -139,8 +138,6 @@ int emu_azure_auth(const emu_req *q, emu_resp *resp);
 /* JSON helpers: the integer at obj.key (false when absent or not a number). */
 bool emu_json_int(const cJSON *obj, const char *key, int64_t *out);
 const char *emu_json_str(const cJSON *obj, const char *key);
-/* A header's value as a NUL-terminated copy in out (false when absent). */
-bool emu_header(const emu_req *q, const char *name, char *out, size_t outlen);
 
 /* The bill: one JSON line per request (bill.c). */
 int emu_bill_open(const char *path);

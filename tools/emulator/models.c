@@ -1,6 +1,5 @@
 #include "models.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 

@@ -24,15 +24,6 @@ void emu_resp_free(emu_resp *r)
 	tf_buf_free(&r->body);
 }
 
-void emu_resp_reset(emu_resp *r)
-{
-	tf_buf_reset(&r->headers);
-	tf_buf_reset(&r->body);
-	r->status = 200;
-	r->content_type = "application/json";
-	r->stream = r->gzip = r->close = r->truncate = false;
-}
-
 void emu_resp_header(emu_resp *r, const char *name, const char *fmt, ...)
 {
 	char v[1024];
@@ -205,14 +196,4 @@ const char *emu_json_str(const cJSON *obj, const char *key)
 	const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-bool emu_header(const emu_req *q, const char *name, char *out, size_t outlen)
-{
-	const tf_h1_header *h = tf_h1_find(q->head, name);
-
-	if (!h || outlen == 0)
-		return false;
-	snprintf(out, outlen, "%.*s", (int)h->value_len, h->value);
-	return true;
 }
