@@ -818,12 +818,8 @@ void emu_azure_model_asked(const emu_req *q, char *out, size_t n)
 
 void emu_azure_handle(const emu_req *q, emu_resp *r, emu_result *res)
 {
-	char rid[37];
 	bool needs_version = !q->route.azure_v1;
 
-	emu_uuid(rid);
-	emu_resp_header(r, "apim-request-id", "%s", rid);
-	emu_resp_header(r, "x-request-id", "%s", rid);
 	emu_resp_header(r, "x-ms-region", "East US");
 	r->gzip = q->gzip_ok;
 	if (q->route.op == EMU_OP_NONE || (needs_version && !q->route.has_api_version)) {

@@ -1108,10 +1108,6 @@ void emu_bedrock_model_asked(const emu_req *q, char *out, size_t n)
 
 void emu_bedrock_handle(const emu_req *q, emu_resp *r, emu_result *res)
 {
-	char rid[37];
-
-	emu_uuid(rid);
-	emu_resp_header(r, "x-amzn-RequestId", "%s", rid);
 	switch (q->route.op) {
 	case EMU_OP_INVOKE:
 	case EMU_OP_INVOKE_STREAM:

@@ -22,7 +22,7 @@
 #define TICK_MS 100
 #define WRITE_TIMEOUT_MS 10000
 
-static volatile int stopping;
+static int stopping; /* atomic: set once when the server stops */
 static int active_conns;
 static struct conn *all_conns; /* every thread not joined yet */
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,7 +42,8 @@ typedef struct conn {
 	bool head_seen, done, rejected;
 	uint64_t n;
 	int64_t t_start, t_head; /* ms: first byte of the message, head complete */
-	bool broken;             /* a write failed: stop */
+	bool broken;             /* a write failed or the peer must see a drop: no close_notify */
+	bool closing;            /* Connection: close was answered: stop after a clean shutdown */
 	/* owned by the accept loop */
 	pthread_t thread;
 	bool finished; /* under conns_lock */
@@ -102,7 +103,7 @@ static int conn_read(conn *c, void *buf, int len, int64_t deadline, bool stop_ok
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
 			return RD_EOF;
 		ERR_clear_error();
-		if (stop_ok && stopping)
+		if (stop_ok && __atomic_load_n(&stopping, __ATOMIC_RELAXED))
 			return RD_STOP;
 		if (now_ms() >= deadline)
 			return RD_TIMEOUT;
@@ -402,6 +403,7 @@ static void handle_request(conn *c)
 	emu_req q;
 	emu_resp r;
 	emu_result res;
+	char rid[37];
 	int auth;
 
 	memset(&q, 0, sizeof(q));
@@ -420,12 +422,19 @@ static void handle_request(conn *c)
 	q.gzip_ok = accepts_gzip(h);
 	parse_json(&q);
 	emu_resp_init(&r);
-	r.close = h->conn_close || stopping;
+	r.close = h->conn_close || __atomic_load_n(&stopping, __ATOMIC_RELAXED);
 
 	if (q.route.provider == EMU_PROV_AZURE)
 		emu_azure_model_asked(&q, res.model, sizeof(res.model));
 	else
 		emu_bedrock_model_asked(&q, res.model, sizeof(res.model));
+	emu_uuid(rid);
+	if (q.route.provider == EMU_PROV_AZURE) {
+		emu_resp_header(&r, "apim-request-id", "%s", rid);
+		emu_resp_header(&r, "x-request-id", "%s", rid);
+	} else {
+		emu_resp_header(&r, "x-amzn-RequestId", "%s", rid);
+	}
 	auth = q.route.provider == EMU_PROV_AZURE ? emu_azure_auth(&q, &r) : emu_bedrock_auth(&q, &r);
 	if (auth == 0) {
 		bool az = q.route.provider == EMU_PROV_AZURE;
@@ -434,10 +443,6 @@ static void handle_request(conn *c)
 					 res.model);
 		res.stream = q.route.stream;
 		if (q.fault == EMU_FAULT_429 || q.fault == EMU_FAULT_500 || q.fault == EMU_FAULT_503) {
-			if (az)
-				emu_resp_header(&r, "x-request-id", "%llu", (unsigned long long)q.n);
-			else
-				emu_resp_header(&r, "x-amzn-RequestId", "%llu", (unsigned long long)q.n);
 			emu_fault_error(&q, &r, q.fault);
 		} else if (az) {
 			emu_azure_handle(&q, &r, &res);
@@ -473,8 +478,10 @@ static void handle_request(conn *c)
 	      q.route.operation, res.model[0] ? res.model : "-", r.status,
 	      (unsigned long long)res.usage.input, (unsigned long long)res.usage.output,
 	      q.fault ? " fault=" : "", q.fault ? emu_fault_name(q.fault) : "");
-	if (send_response(c, &q, &r) != 0 || r.close || r.truncate)
+	if (send_response(c, &q, &r) != 0)
 		c->broken = true;
+	else if (r.close)
+		c->closing = true;
 	emu_resp_free(&r);
 	cJSON_Delete((cJSON *)q.json);
 }
@@ -543,7 +550,7 @@ static int handshake(conn *c)
 		e = SSL_get_error(c->ssl, r);
 		ERR_clear_error();
 		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || now_ms() >= deadline ||
-		    stopping)
+		    __atomic_load_n(&stopping, __ATOMIC_RELAXED))
 			return -1;
 	}
 }
@@ -561,7 +568,7 @@ static void serve_conn(conn *c)
 		return;
 	tf_h1_framer_init(&c->fr, TF_H1_REQUEST);
 	tf_buf_init(&c->body, c->cfg->max_body);
-	while (!c->broken) {
+	while (!c->broken && !c->closing) {
 		ssize_t used;
 
 		if (in_off == in_len) {
@@ -756,7 +763,7 @@ int emu_serve(const emu_config *cfg, SSL_CTX *ctx, int listen_fd, int stop_fd, i
 		pthread_mutex_unlock(&conns_lock);
 	}
 	pthread_attr_destroy(&attr);
-	stopping = 1;
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += grace_ms / 1000;
 	until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
