@@ -1197,6 +1197,12 @@ int tf_file_ledger_open(const char *path, const tf_ledger_opts *o, unsigned flag
 		set_err(err, errlen, "cannot lock ledger %s for opening: %s", f->path, strerror(-r));
 		goto fail;
 	}
+	/* The size seen before the flock may predate another opener's creation. */
+	if (fstat(f->fd, &st) < 0) {
+		r = -errno;
+		flock(f->fd, LOCK_UN);
+		goto fail;
+	}
 	char head[TF_LF_MAGIC_LEN] = { 0 };
 	ssize_t got = st.st_size ? pread(f->fd, head, sizeof(head), 0) : 0;
 	static const char zero[TF_LF_MAGIC_LEN];

@@ -145,6 +145,45 @@ Test(ledger_file, survives_a_restart_of_every_process)
 	}
 }
 
+Test(ledger_file, processes_creating_the_file_at_once_share_one_ledger)
+{
+	tf_scope_def c = def("s", -1, -1);
+
+	for (int iter = 0; iter < 20; iter++) {
+		char p[160];
+		int gate[2];
+		pid_t pids[6];
+
+		snprintf(p, sizeof(p), "%s/race-%d", dir, iter);
+		cr_assert_eq(pipe(gate), 0);
+		for (int k = 0; k < 6; k++) {
+			pids[k] = fork();
+			if (pids[k] == 0) {
+				char b;
+				close(gate[1]);
+				/* All released at once: they race to create the file. */
+				if (read(gate[0], &b, 1) != 0)
+					_exit(3);
+				tf_ledger *l = open_at(p);
+				for (int i = 0; i < 30; i++) {
+					tf_ledger_res r;
+					if (tf_ledger_reserve(l, &c, 1, 10, 0, &r, NULL) ||
+					    tf_ledger_settle(l, &r, 7, 0, NULL))
+						_exit(1);
+				}
+				_exit(0);
+			}
+		}
+		close(gate[0]);
+		close(gate[1]);
+		for (int k = 0; k < 6; k++)
+			cr_assert_eq(wait_child(pids[k]), 0);
+		tf_ledger *l = open_at(p);
+		cr_assert_eq(totals(l, "s").spent, 6 * 30 * 7, "iteration %d", iter);
+		tf_ledger_close(l);
+	}
+}
+
 Test(ledger_file, version_mismatch_is_refused_with_a_clear_message)
 {
 	tf_ledger_close(open_at(path));
