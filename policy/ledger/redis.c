@@ -591,7 +591,8 @@ static int conn_ensure(struct redis_ledger *h)
 	return 0;
 fail:
 	conn_drop(h, 1);
-	return r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EACCES || r == -EINVAL ? r : -ENOTCONN;
+	/* Callers only need: not reachable, too slow, or refused our credentials/db. */
+	return r == -ETIMEDOUT || r == -EACCES || r == -EINVAL ? r : -ENOTCONN;
 }
 
 /*
