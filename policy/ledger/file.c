@@ -139,7 +139,12 @@ static int proc_stat(pid_t pid, uint64_t *start, char *state)
 	return 0;
 }
 
-/* 1 if (pid, start) is a running process, 0 if it is gone, pid reused or a zombie. */
+/*
+ * 1 if (pid, start) is a running process, 0 if it is gone, its pid reused,
+ * or a zombie. start 0 means the owner could not read its own start time:
+ * only the pid can be checked then, and a live pid counts as the owner
+ * (keeping a reservation until its pid is gone is the conservative side).
+ */
 static int owner_alive(int32_t pid, uint64_t start)
 {
 	uint64_t s = 0;
@@ -152,13 +157,11 @@ static int owner_alive(int32_t pid, uint64_t start)
 	if (r == -ENOENT || r == -ESRCH)
 		return 0;
 	if (r < 0)
-		/* Unreadable /proc: trust kill(0). Keeping a live owner's
-		 * reservation is always safe; charging it early is not wrong
-		 * either, but we prefer not to guess. */
+		/* Unreadable /proc (fd limit, hidepid): fall back on kill(0). */
 		return !(kill(pid, 0) < 0 && errno == ESRCH);
 	if (st == 'Z' || st == 'X')
 		return 0;
-	return s == start;
+	return start == 0 || s == start;
 }
 
 static void self_ident(struct file_ledger *f, int32_t *pid, uint64_t *start)
@@ -169,7 +172,13 @@ static void self_ident(struct file_ledger *f, int32_t *pid, uint64_t *start)
 		uint64_t s = 0;
 		char st;
 
-		proc_stat(now, &s, &st);
+		/* A failed read (the host at its fd limit) is not cached: start
+		 * 0 makes others check our pid only, and the next call retries. */
+		if (proc_stat(now, &s, &st) < 0) {
+			*pid = now;
+			*start = 0;
+			return;
+		}
 		atomic_store(&f->self_start, s);
 		atomic_store(&f->self_pid, now);
 	}
@@ -570,6 +579,10 @@ int tf_file_reserve_ext(tf_ledger *l, const tf_scope_def *chain, size_t n,
 			continue;
 		}
 		j_res(f, slot);
+		for (size_t i = 0; i < n; i++)
+			/* A scope whose owner changed is bounded by the new owner's life. */
+			if (f->scopes[idx[i]].def.owner_pid != chain[i].owner_pid)
+				f->ext[idx[i]].owner_start = owner_start_of(f, chain[i].owner_pid);
 		r = tf_budget_reserve(&t, idx, chain, n, external, worst, flags, now, &hold, why);
 		if (r == 0) {
 			struct tf_lf_res *x = &f->res[slot];
