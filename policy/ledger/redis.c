@@ -71,6 +71,8 @@
 /* Queued items delivered in passing by an ordinary call. */
 #define FLUSH_PER_CALL 64
 #define BASELINE_CACHE 32
+/* Upper bound of one outbox pass (the file holds at most 1024 entries). */
+#define TF_OUTBOX_MAX 1024
 #define KEY_PREFIX "tf:"
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -348,6 +350,7 @@ struct redis_ledger {
 	void *clock_ctx;
 	struct baseline cache[BASELINE_CACHE];
 	uint32_t cache_next;
+	pid_t pid; /* the process the connection belongs to */
 };
 
 static const struct tf_ledger_ops redis_ops;
@@ -548,6 +551,12 @@ static int conn_ensure(struct redis_ledger *h)
 	redisReply *rep = NULL;
 	int r;
 
+	/* A child that forgot tf_ledger_atfork_child() must still never talk
+	 * on its parent's socket: replies would go to the wrong process. */
+	if (h->pid != getpid()) {
+		conn_drop(h, 0);
+		h->pid = getpid();
+	}
 	if (h->fd >= 0)
 		return 0;
 	if (mono_ms() < h->down_until_ms)
@@ -991,14 +1000,17 @@ static int flush_locked(struct redis_ledger *h, int limit)
 		for (int i = 0; i < n && r >= 0; i++) {
 			r = settle_remote(h, q[i].remote_id, q[i].actual, q[i].flags,
 					  q[i].op == TF_OUTBOX_RELEASE, NULL);
-			/* Delivered, already applied, or refused for good. */
-			if (r != -ENOTCONN && r != -ETIMEDOUT) {
+			/* Dropped only on a definitive answer: applied (now or
+			 * before: settles are idempotent by id) or refused for good.
+			 * An error reply (OOM, READONLY during a failover) waits. */
+			if (r == 0 || r == -ENOENT || r == -ERANGE) {
 				tf_file_outbox_drop(h->local, &q[i]);
 				r = 0;
 			}
 			done++;
 		}
-		if (r < 0 || (limit && done >= limit))
+		/* The bound also stops a loop on an entry whose drop keeps failing. */
+		if (r < 0 || (limit && done >= limit) || done > (int)TF_OUTBOX_MAX)
 			goto out;
 	}
 	if (r < 0)
@@ -1303,6 +1315,7 @@ static void rl_atfork_child(tf_ledger *l)
 	 * reply on the socket: start over with a fresh lock and connection. */
 	pthread_mutex_init(&h->mu, NULL);
 	conn_drop(h, 0);
+	h->pid = getpid();
 	h->down_until_ms = 0;
 	tf_ledger_atfork_child(h->local);
 }
@@ -1398,6 +1411,7 @@ int tf_redis_ledger_open(const char *spec, const tf_ledger_opts *o, tf_ledger **
 		return -ENOMEM;
 	h->base.ops = &redis_ops;
 	h->fd = -1;
+	h->pid = getpid();
 	pthread_mutex_init(&h->mu, NULL);
 	if (parse_spec(h, spec) < 0) {
 		if (err)
