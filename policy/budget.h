@@ -29,8 +29,11 @@
 
 #include "money.h"
 
-/* Scope names: 1..63 bytes of [A-Za-z0-9._:/@+=-] (safe in file, Redis key, log). */
-#define TF_SCOPE_NAME_MAX 64
+/*
+ * Scope names: 1..64 bytes of [A-Za-z0-9._:/@+=-] (safe in a file, a Redis
+ * key, a log line; a superset of what config accepts). Buffers hold the NUL too.
+ */
+#define TF_SCOPE_NAME_MAX 65
 /* process + workflow + configured scope + up to 5 parents. */
 #define TF_BUDGET_CHAIN_MAX 8
 /* warn_at thresholds per scope. */

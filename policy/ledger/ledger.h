@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "budget.h"
+#include "config.h"
 #include "money.h"
 
 /* reserve() refused: *why names the scope and the figures. */
@@ -62,10 +63,11 @@
 
 typedef struct tf_ledger tf_ledger;
 
-typedef enum tf_fail_mode {
-	TF_FAIL_CLOSED = 0, /* deny when Redis cannot confirm a reservation */
-	TF_FAIL_OPEN = 1, /* reserve in the local fallback file, reconcile later */
-} tf_fail_mode;
+/*
+ * tf_fail_mode (config.h): TF_FAIL_CLOSED denies when Redis cannot confirm a
+ * reservation; TF_FAIL_OPEN reserves in the local fallback file and
+ * reconciles later.
+ */
 
 /* Unix seconds (UTC). Used for budget windows only. */
 typedef int64_t (*tf_ledger_clock)(void *ctx);

@@ -333,6 +333,10 @@ Test(budget, bind_validates_and_reuses_free_entries)
 	cr_expect_eq(tf_scope_def_init(&d, "bad name"), -EINVAL);
 	cr_expect_eq(tf_scope_def_init(&d, ""), -EINVAL);
 	cr_expect_eq(tf_scope_def_init(&d, "org/dept:team@x+y=z_1.2-3"), 0);
+	cr_expect_eq(tf_scope_def_init(&d, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+		     -EINVAL, "65 bytes");
+	cr_expect_eq(tf_scope_def_init(&d, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), 0,
+		     "64 bytes, as config allows");
 	d.warn_ppm[0] = 800000;
 	d.warn_ppm[1] = 500000;
 	cr_expect_eq(tf_scope_def_validate(&d), -EINVAL, "thresholds must ascend");
