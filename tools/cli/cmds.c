@@ -256,7 +256,7 @@ static void top_draw(const char *text, size_t len, int cols, int rows)
 		const char *p = text + off, *nl = memchr(p, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - p) : len - off;
 		fwrite(p, 1, n < (size_t)cols ? n : (size_t)cols, stdout);
-		fputs(row + 1 < rows ? "\r\n" : "", stdout);
+		fputs(row + 1 < rows ? "\n" : "", stdout);
 		off += n + 1;
 	}
 	fflush(stdout);
