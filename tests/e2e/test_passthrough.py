@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -161,16 +162,24 @@ def wait_closed(srv, mark, timeout=15):
 def run_client(argv, env, srv, label):
     mark = srv.count()
     t0 = time.monotonic()
+    # Own process group, so a hung client is killed with all its children.
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        p = subprocess.run(argv, env=env, capture_output=True, timeout=RUN_TIMEOUT,
-                           stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        raise Fail("%s: client hung for %ds; stderr tail: %r"
-                   % (label, RUN_TIMEOUT, (e.stderr or b"")[-2000:]))
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        _, err = p.communicate()
+        raise Fail("%s: client hung for %ds; stderr tail:\n%s"
+                   % (label, RUN_TIMEOUT, err.decode(errors="replace")[-2000:]))
+    finally:
+        if p.returncode is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
     dt = time.monotonic() - t0
     if p.returncode != 0:
         raise Fail("%s: client exited %d; stderr tail:\n%s"
-                   % (label, p.returncode, p.stderr.decode(errors="replace")[-3000:]))
+                   % (label, p.returncode, err.decode(errors="replace")[-3000:]))
     conns = wait_closed(srv, mark)
     check(conns, "%s: the server saw no TLS connection" % label)
     errs = [c["error"] for c in conns if c["error"]]
@@ -178,7 +187,7 @@ def run_client(argv, env, srv, label):
     log("%s: exit 0 in %.2fs, %d connection(s), %d request(s), in %d B, out %d B"
         % (label, dt, len(conns), sum(len(c["requests"]) for c in conns),
            sum(c["bytes_in"] for c in conns), sum(c["bytes_out"] for c in conns)))
-    return p.stdout.decode(), conns
+    return out.decode(), conns
 
 
 def request_view(conns):
