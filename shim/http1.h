@@ -36,6 +36,7 @@ enum {
 	TF_H1_EMALFORMED = -1, /* syntax error */
 	TF_H1_ETOOBIG = -3,    /* head, header count, chunk line or length past a cap */
 	TF_H1_EABORT = -4,     /* a sink callback returned < 0 */
+	TF_H1_EUPGRADED = -5,  /* tf_h1_feed after a 101 response: what follows is not HTTP */
 };
 
 typedef enum tf_h1_kind { TF_H1_REQUEST, TF_H1_RESPONSE } tf_h1_kind;
@@ -63,7 +64,7 @@ typedef struct tf_h1_head {
 	size_t num_headers;
 
 	/* Framing facts derived from the fields above. */
-	int64_t content_length; /* -1 when absent */
+	int64_t content_length; /* -1 when absent or overridden by Transfer-Encoding */
 	bool chunked;           /* Transfer-Encoding ends in "chunked" */
 	bool conn_close;        /* "Connection: close", or HTTP/1.0 without keep-alive */
 	bool expect_continue;   /* "Expect: 100-continue" (requests) */
@@ -73,16 +74,29 @@ typedef struct tf_h1_head {
 /*
  * Parses a header block at buf[0..len). Returns the number of bytes of the
  * block (> 0), TF_H1_INCOMPLETE, TF_H1_EMALFORMED or TF_H1_ETOOBIG (more than
- * TF_H1_MAX_HEADERS fields). Conflicting Content-Length values, or both
- * Content-Length and chunked on a request, are TF_H1_EMALFORMED (request
- * smuggling shapes). Spans in *out point into buf.
+ * TF_H1_MAX_HEADERS fields, a block longer than TF_H1_HEAD_CAP, or a
+ * Content-Length above INT64_MAX). Empty lines before the start line are
+ * skipped (RFC 9112 §2.2) and counted in the result. Lines may end in CRLF or
+ * a bare LF; a bare CR, a control character, obs-fold (a line starting with
+ * whitespace), whitespace before a field's colon, or a version other than
+ * HTTP/1.x is TF_H1_EMALFORMED. HTTP/1.2..1.9 are read as 1.1.
+ *
+ * Request smuggling shapes are TF_H1_EMALFORMED: conflicting Content-Length
+ * values ("5, 5" or repeated equal fields are one value), Transfer-Encoding
+ * together with Content-Length on a request, a request Transfer-Encoding that
+ * does not end in chunked, chunked applied twice, and Transfer-Encoding in an
+ * HTTP/1.0 message. A response Transfer-Encoding overrides Content-Length; one
+ * that does not end in chunked makes the body close-delimited (§6.3).
+ * Spans in *out point into buf; *out is undefined on failure.
  */
 int tf_h1_parse_head(const char *buf, size_t len, tf_h1_kind kind, tf_h1_head *out);
 
 /* Case-insensitive lookup of the first field called name; NULL when absent. */
 const tf_h1_header *tf_h1_find(const tf_h1_head *h, const char *name);
+/* True when p[0..n) equals the NUL-terminated lit, ignoring ASCII case. */
 bool tf_h1_token_eq(const char *p, size_t n, const char *lit);
 
+/* Any callback may be NULL (ignored); a NULL sink ignores everything. */
 typedef struct tf_h1_sink {
 	void *ctx;
 	/* The complete head of a message; raw/raw_len is the exact header block. */
@@ -93,29 +107,36 @@ typedef struct tf_h1_sink {
 	int (*on_end)(void *ctx);
 } tf_h1_sink;
 
+/* Private state: use the functions below. */
 typedef struct tf_h1_framer {
 	tf_h1_kind kind;
 	int state;
-	tf_buf head;             /* header block being accumulated */
+	int sub;                 /* scanner state within a head, size line or trailer */
+	int err;                 /* the error once failed */
+	tf_buf head;             /* header block being accumulated (cap TF_H1_HEAD_CAP) */
 	uint64_t remaining;      /* body or chunk bytes left */
-	size_t line_len;         /* chunk-size / trailer line bytes seen */
-	int chunk_state;
-	bool no_body_next;       /* responses: the next response has no body (HEAD) */
-	bool close_delimited;    /* responses: body ends when the connection does */
+	size_t line_len;         /* chunk-size line / trailer section bytes seen */
+	bool no_body_next;       /* responses: the next final response has no body (HEAD) */
 	bool chunk_has_digit;
-	bool trailer_nonempty;
 	tf_h1_head parsed;       /* the current message's head (spans into head) */
 } tf_h1_framer;
 
 void tf_h1_framer_init(tf_h1_framer *f, tf_h1_kind kind);
+/* Releases the head buffer and leaves f as freshly initialised (same kind). */
 void tf_h1_framer_free(tf_h1_framer *f);
 
 /*
- * Feeds bytes. Returns the number of bytes consumed (<= n); it stops right
- * after the end of a message, so a return smaller than n means a message
- * ended there and the caller should feed the rest again. Returns a negative
- * TF_H1_* error on malformed input or a sink abort; the framer is then
- * unusable until tf_h1_framer_init() again.
+ * Feeds bytes. Returns the number of bytes consumed (<= n, and > 0 when
+ * n > 0); it stops right after the end of a message, so a return smaller
+ * than n means a message ended there and the caller should feed the rest
+ * again. Returns a negative TF_H1_* error (or -ENOMEM) on malformed input or
+ * a sink abort; the framer then keeps returning that error until
+ * tf_h1_framer_free() resets it. Binary garbage is refused as soon as a byte
+ * that cannot be in a header block arrives, not after TF_H1_HEAD_CAP bytes.
+ * Chunk sizes and Content-Length may reach INT64_MAX: bodies are streamed,
+ * never buffered. Trailer fields are checked and skipped (at most
+ * TF_H1_HEAD_CAP bytes); a chunk-size line (with extensions) is at most
+ * TF_H1_MAX_CHUNK_LINE bytes.
  *
  * Responses: 1xx interim responses (except 101) are reported as complete
  * messages without body (on_head + on_end); 204, 304 and responses to HEAD
@@ -125,12 +146,17 @@ void tf_h1_framer_free(tf_h1_framer *f);
  */
 ssize_t tf_h1_feed(tf_h1_framer *f, const uint8_t *p, size_t n, const tf_h1_sink *sink);
 
-/* Responses: the next response answers a HEAD request (no body). */
+/*
+ * Responses: the next final (non-1xx) response answers a HEAD request and has
+ * no body. Call it when that response is the next one the framer will see
+ * (one flag, not a queue: clients here do not pipeline).
+ */
 void tf_h1_framer_expect_no_body(tf_h1_framer *f);
 
 /*
  * The peer closed. Completes a close-delimited body (calls on_end and returns
- * 0); returns TF_H1_INCOMPLETE if a message was cut short, 0 when idle.
+ * 0, or TF_H1_EABORT); returns TF_H1_INCOMPLETE if a message was cut short,
+ * 0 when idle or upgraded, the stored error after a failure.
  */
 int tf_h1_framer_eof(tf_h1_framer *f, const tf_h1_sink *sink);
 

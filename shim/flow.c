@@ -1,0 +1,305 @@
+#include "flow.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "log.h"
+#include "state.h"
+
+/* The caps that keep a peer from making us hold unbounded memory. Past the
+ * hold cap a request is forwarded untouched (the connection goes to
+ * TF_MODE_BROKEN) rather than buffered. */
+#define HOLD_CAP ((size_t)32 << 20)
+#define OUT_CAP ((size_t)40 << 20)
+#define INJECT_CAP ((size_t)1 << 20)
+
+static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+static int real_write(tf_conn *c, const uint8_t *p, size_t n, size_t *w)
+{
+	int r;
+
+	if (c->api->write_ex)
+		return c->api->write_ex(c->ssl, p, n, w);
+	r = c->api->write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+	if (r <= 0)
+		return 0;
+	*w = (size_t)r;
+	return 1;
+}
+
+/*
+ * Writes out[out_off..] through the real SSL_write. A write that fails with
+ * WANT_* is retried later with exactly the same pointer and length; `out`
+ * is never appended to while a write is in flight, so the pointer is stable.
+ * Returns 1 when everything is written, 0 when the real write failed.
+ */
+static int flush(tf_conn *c)
+{
+	while (c->out_off < c->out.len) {
+		size_t n = c->inflight ? c->inflight : c->out.len - c->out_off;
+		size_t w = 0;
+
+		if (!real_write(c, c->out.data + c->out_off, n, &w)) {
+			c->inflight = n;
+			return 0;
+		}
+		c->inflight = 0;
+		c->out_off += w;
+	}
+	tf_buf_reset(&c->out);
+	c->out_off = 0;
+	return 1;
+}
+
+static int queue_out(tf_conn *c, const void *p, size_t n)
+{
+	if (c->out.cap == 0)
+		c->out.cap = OUT_CAP;
+	return tf_buf_append(&c->out, p, n);
+}
+
+/* Everything we hold goes out as it came, ahead of any later bytes. */
+static void drain_hold(tf_conn *c)
+{
+	if (c->hold.len && queue_out(c, c->hold.data, c->hold.len) < 0)
+		tf_log(TF_LOG_ERROR, "cannot queue held bytes; the connection will fail");
+	tf_buf_free(&c->hold);
+}
+
+/* Our parser gave up on this connection: from now on bytes pass through
+ * untouched (the failure degrades to pass-through, never to an app error). */
+static void give_up(tf_conn *c, const char *why)
+{
+	tf_log(TF_LOG_WARN, "connection to %s: %s; passing it through unparsed",
+	       c->host[0] ? c->host : "(unknown host)", why);
+	c->mode = TF_MODE_BROKEN;
+	drain_hold(c);
+}
+
+/* Copies the request head without its Expect field: we answered the app's
+ * 100-continue ourselves, so the server must not send a second one. Expect
+ * is never covered by a SigV4 signature (WIRE.md §2.1), so removing it is safe. */
+static int queue_head_without_expect(tf_conn *c, const tf_h1_head *h)
+{
+	const char *raw = (const char *)c->hold.data;
+	const tf_h1_header *e = tf_h1_find(h, "expect");
+	const char *line, *eol;
+
+	if (!e)
+		return queue_out(c, raw, h->head_len);
+	line = e->name;
+	eol = memchr(e->value, '\n', h->head_len - (size_t)(e->value - raw));
+	if (!eol)
+		return queue_out(c, raw, h->head_len);
+	if (queue_out(c, raw, (size_t)(line - raw)) < 0)
+		return -1;
+	return queue_out(c, eol + 1, h->head_len - (size_t)(eol + 1 - raw));
+}
+
+static void classify_by_host(tf_conn *c, const tf_h1_head *h)
+{
+	const tf_h1_header *host = tf_h1_find(h, "host");
+	const char *name = "";
+	size_t nlen = 0;
+	int port = -1;
+
+	if (host)
+		tf_hosts_split(host->value, host->value_len, &name, &nlen, &port);
+	c->provider = tf_hosts_classify(tf_state_hosts(), name, nlen, port);
+	snprintf(c->host, sizeof(c->host), "%.*s", (int)(nlen < 255 ? nlen : 255), name);
+	c->port = port;
+	c->mode = c->provider == TF_PROVIDER_NONE ? TF_MODE_PASS : TF_MODE_GUARD;
+	tf_state_count_conn(c->mode == TF_MODE_GUARD);
+}
+
+struct req_ctx {
+	tf_conn *c;
+	bool ended;
+};
+
+static int req_on_head(void *ctx, const tf_h1_head *h, const uint8_t *raw, size_t n)
+{
+	struct req_ctx *rc = ctx;
+	tf_conn *c = rc->c;
+
+	if (c->mode == TF_MODE_CLASSIFY)
+		classify_by_host(c, h);
+	if (c->mode == TF_MODE_GUARD && h->expect_continue &&
+	    tf_buf_append(&c->inject, continue_100, sizeof(continue_100) - 1) < 0)
+		return -1;
+	return 0;
+}
+
+static int req_on_body(void *ctx, const uint8_t *p, size_t n)
+{
+	return 0;
+}
+
+static int req_on_end(void *ctx)
+{
+	((struct req_ctx *)ctx)->ended = true;
+	return 0;
+}
+
+/* A whole request sits in `hold`: hand it on. */
+static int request_complete(tf_conn *c)
+{
+	const tf_h1_head *h = &c->req.parsed;
+	int r;
+
+	tf_state_note_request(c, h, c->hold.data, c->hold.len);
+	if (h->expect_continue) {
+		r = queue_head_without_expect(c, h);
+		if (r == 0)
+			r = queue_out(c, c->hold.data + h->head_len, c->hold.len - h->head_len);
+	} else {
+		r = queue_out(c, c->hold.data, c->hold.len);
+	}
+	tf_buf_reset(&c->hold);
+	return r;
+}
+
+/* Takes the app's bytes into the request framer; whole requests move to `out`. */
+static void absorb(tf_conn *c, const uint8_t *p, size_t len)
+{
+	struct req_ctx rc = { .c = c };
+	const tf_h1_sink sink = { &rc, req_on_head, req_on_body, req_on_end };
+	size_t off = 0;
+
+	if (c->hold.cap == 0)
+		c->hold.cap = HOLD_CAP;
+	while (off < len && (c->mode == TF_MODE_GUARD || c->mode == TF_MODE_CLASSIFY)) {
+		ssize_t r = tf_h1_feed(&c->req, p + off, len - off, &sink);
+
+		if (r < 0) {
+			give_up(c, "malformed or oversized HTTP request");
+			break;
+		}
+		if (tf_buf_append(&c->hold, p + off, (size_t)r) < 0) {
+			give_up(c, "request larger than the hold cap");
+			break;
+		}
+		off += (size_t)r;
+		if (c->mode == TF_MODE_PASS) {
+			drain_hold(c);
+			break;
+		}
+		if (rc.ended) {
+			rc.ended = false;
+			if (request_complete(c) < 0) {
+				give_up(c, "out of memory queueing a request");
+				break;
+			}
+		}
+	}
+	if (off < len && queue_out(c, p + off, len - off) < 0)
+		tf_log(TF_LOG_ERROR, "cannot queue %zu bytes; the connection will fail", len - off);
+}
+
+int tf_flow_write(tf_conn *c, const void *buf, size_t len, size_t *done)
+{
+	int ok = 1;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->app_pending_set) {
+		/* The app is retrying the call that completed a request. */
+		ok = flush(c);
+		if (ok) {
+			*done = c->app_pending;
+			c->app_pending_set = false;
+		}
+		goto out;
+	}
+	/* Bytes left from an earlier flush go first, before anything new. */
+	if (c->out_off < c->out.len && !flush(c)) {
+		ok = 0;
+		goto out;
+	}
+	if (c->mode == TF_MODE_PASS || c->mode == TF_MODE_BROKEN) {
+		ok = real_write(c, buf, len, done);
+		goto out;
+	}
+	absorb(c, buf, len);
+	if (c->out.len && !flush(c)) {
+		c->app_pending = len;
+		c->app_pending_set = true;
+		ok = 0;
+		goto out;
+	}
+	*done = len;
+out:
+	pthread_mutex_unlock(&c->mu);
+	return ok;
+}
+
+static size_t take_inject(tf_conn *c, void *buf, size_t len, bool consume)
+{
+	size_t n = c->inject.len < len ? c->inject.len : len;
+
+	memcpy(buf, c->inject.data, n);
+	if (consume)
+		tf_buf_consume(&c->inject, n);
+	return n;
+}
+
+size_t tf_flow_take_synthetic(tf_conn *c, void *buf, size_t len, bool consume)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->inject.len && len)
+		n = take_inject(c, buf, len, consume);
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+struct resp_ctx {
+	tf_conn *c;
+};
+
+static int resp_on_head(void *ctx, const tf_h1_head *h, const uint8_t *raw, size_t n)
+{
+	return 0;
+}
+
+static int resp_on_body(void *ctx, const uint8_t *p, size_t n)
+{
+	return 0;
+}
+
+static int resp_on_end(void *ctx)
+{
+	return 0;
+}
+
+void tf_flow_observe(tf_conn *c, const void *buf, size_t len)
+{
+	struct resp_ctx rc = { .c = c };
+	const tf_h1_sink sink = { &rc, resp_on_head, resp_on_body, resp_on_end };
+	const uint8_t *p = buf;
+	size_t off = 0;
+
+	pthread_mutex_lock(&c->mu);
+	while (c->mode == TF_MODE_GUARD && !c->resp_broken && off < len) {
+		ssize_t r = tf_h1_feed(&c->resp, p + off, len - off, &sink);
+		if (r < 0) {
+			c->resp_broken = true;
+			tf_log(TF_LOG_WARN, "connection to %s: unparseable response; no longer reading responses",
+			       c->host);
+			break;
+		}
+		off += (size_t)r;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+size_t tf_flow_pending_extra(tf_conn *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->mu);
+	n = c->inject.len;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}

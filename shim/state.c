@@ -1,0 +1,183 @@
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "resolve.h"
+
+__thread int tf_depth __attribute__((tls_model("initial-exec")));
+
+struct counters {
+	uint64_t write_calls, write_bytes, read_calls, read_bytes;
+	uint64_t conns_guarded, conns_unguarded, requests;
+};
+
+static struct {
+	bool inert;
+	bool enforced;
+	pid_t pid;
+	tf_hosts hosts;
+	const char *stats_path;
+	struct counters n;
+} st;
+
+static pthread_once_t ready_once = PTHREAD_ONCE_INIT;
+
+static void count(uint64_t *c, uint64_t v)
+{
+	__atomic_fetch_add(c, v, __ATOMIC_RELAXED);
+}
+
+void tf_state_count_write(size_t bytes)
+{
+	count(&st.n.write_calls, 1);
+	count(&st.n.write_bytes, bytes);
+}
+
+void tf_state_count_read(size_t bytes)
+{
+	count(&st.n.read_calls, 1);
+	count(&st.n.read_bytes, bytes);
+}
+
+void tf_state_count_conn(bool guarded)
+{
+	count(guarded ? &st.n.conns_guarded : &st.n.conns_unguarded, 1);
+}
+
+void tf_state_note_request(tf_conn *c, const tf_h1_head *h, const uint8_t *raw, size_t len)
+{
+	count(&st.n.requests, 1);
+	tf_log(TF_LOG_DEBUG, "%s request %.*s (%zu bytes) to %s", tf_provider_name(c->provider),
+	       (int)h->method_len, h->method, len, c->host);
+}
+
+bool tf_state_inert(void)
+{
+	return st.inert;
+}
+
+const tf_hosts *tf_state_hosts(void)
+{
+	return &st.hosts;
+}
+
+bool tf_state_may_guard_without_sni(void)
+{
+	return st.hosts.n > 0;
+}
+
+/*
+ * The connection table is locked across fork so the child gets it whole.
+ * The resolver is not: its tables are published atomically and are always
+ * consistent for readers, and a hook first called from a signal handler
+ * inside fork() must still be able to resolve (it then passes through,
+ * because tf_depth is raised for the duration).
+ */
+static void atfork_prepare(void)
+{
+	tf_depth++;
+	tf_conns_lock_all();
+}
+
+static void atfork_parent(void)
+{
+	tf_conns_unlock_all();
+	tf_depth--;
+}
+
+/* The child is a new process: its counters start at zero. */
+static void atfork_child(void)
+{
+	tf_conns_child_reset();
+	tf_resolve_child_reset();
+	st.pid = getpid();
+	memset(&st.n, 0, sizeof(st.n));
+	tf_depth--;
+}
+
+static void init_once(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+void tf_state_ready(void)
+{
+	pthread_once(&ready_once, init_once);
+}
+
+/* Invalid TokenFence settings stop the program before it runs unguarded. */
+static void refuse_to_start(const char *what)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "tokenfence: %s\n", what);
+
+	(void)!write(2, line, n > 0 ? (size_t)n : 0);
+	_exit(3);
+}
+
+static void read_environment(void)
+{
+	const char *hosts = secure_getenv("TOKENFENCE_HOSTS");
+	const char *dbg = secure_getenv("TOKENFENCE_DEBUG");
+	char err[300], msg[400];
+
+	tf_log_setup(secure_getenv("TOKENFENCE_LOG"), dbg && *dbg && strcmp(dbg, "0") != 0);
+	st.stats_path = secure_getenv("TOKENFENCE_STATS");
+	if (hosts && tf_hosts_parse_list(&st.hosts, hosts, err, sizeof(err)) < 0) {
+		snprintf(msg, sizeof(msg), "TOKENFENCE_HOSTS: %s", err);
+		refuse_to_start(msg);
+	}
+}
+
+__attribute__((constructor)) static void tf_state_constructor(void)
+{
+	char exe[256];
+
+	st.pid = getpid();
+	st.enforced = true;
+	if (getauxval(AT_SECURE)) {
+		st.inert = true;
+		return;
+	}
+	read_environment();
+	if (tf_resolve_tls_is_static(exe, sizeof(exe))) {
+		st.enforced = false;
+		tf_log(TF_LOG_WARN, "%s has its own TLS library linked in; TokenFence cannot see "
+		       "its TLS traffic here (enforced: false)", exe);
+	}
+}
+
+static void write_stats(void)
+{
+	char line[512];
+	int fd, n;
+
+	n = snprintf(line, sizeof(line),
+		     "{\"pid\":%d,\"enforced\":%s,\"ssl_write_calls\":%llu,\"ssl_write_bytes\":%llu,"
+		     "\"ssl_read_calls\":%llu,\"ssl_read_bytes\":%llu,\"conns_guarded\":%llu,"
+		     "\"conns_unguarded\":%llu,\"requests\":%llu}\n",
+		     (int)getpid(), st.enforced ? "true" : "false",
+		     (unsigned long long)st.n.write_calls, (unsigned long long)st.n.write_bytes,
+		     (unsigned long long)st.n.read_calls, (unsigned long long)st.n.read_bytes,
+		     (unsigned long long)st.n.conns_guarded, (unsigned long long)st.n.conns_unguarded,
+		     (unsigned long long)st.n.requests);
+	fd = open(st.stats_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	(void)!write(fd, line, n > 0 ? (size_t)n : 0);
+	close(fd);
+}
+
+__attribute__((destructor)) static void tf_state_destructor(void)
+{
+	if (!st.inert && st.stats_path && *st.stats_path)
+		write_stats();
+}
