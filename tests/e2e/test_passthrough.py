@@ -170,8 +170,12 @@ def run_client(argv, env, srv, label):
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         _, err = p.communicate()
-        raise Fail("%s: client hung for %ds; stderr tail:\n%s"
-                   % (label, RUN_TIMEOUT, err.decode(errors="replace")[-2000:]))
+        seen = [(c["bytes_in"], c["bytes_out"], [(r["method"], r["path"], r["body_len"])
+                                                  for r in c["requests"]])
+                for c in srv.connections(mark)]
+        raise Fail("%s: client hung for %ds; the server saw (in B, out B, requests) %s; "
+                   "stderr tail:\n%s" % (label, RUN_TIMEOUT, seen,
+                                         err.decode(errors="replace")[-2000:]))
     finally:
         if p.returncode is None:
             os.killpg(p.pid, signal.SIGKILL)
