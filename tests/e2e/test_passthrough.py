@@ -138,7 +138,7 @@ def check_sanitizer_host(probe, shim, env):
         return
     env = dict(env, LD_PRELOAD=" ".join(runtimes), ASAN_OPTIONS="detect_leaks=0")
     try:
-        subprocess.run(probe, env=env, capture_output=True, timeout=5,
+        subprocess.run(probe, env=env, capture_output=True, timeout=8,
                        stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise Skip("`%s` hangs with only %s preloaded (no TokenFence): this host cannot "
