@@ -1017,7 +1017,7 @@ static int e_fail_mode(envctx *e)
 
 static int e_approval_timeout(envctx *e)
 {
-	int64_t v;
+	int64_t v = 0;
 	int r = env_count(e, 1, TF_CONFIG_MAX_APPROVAL_TIMEOUT_S, &v);
 
 	if (r == 0)
