@@ -10,6 +10,7 @@
 #include "events.h"
 #include "json.h"
 #include "log.h"
+#include "reentry.h"
 #include "state.h"
 #include "totals.h"
 
@@ -236,8 +237,14 @@ static bool past_downgrade_at(void)
 	const tf_config *cfg = tf_state_config();
 	tf_scope_state s;
 
-	if (cfg->max_cost < 0 || !E.ledger || cfg->n_downgrade == 0 ||
-	    tf_ledger_totals(E.ledger, E.chain[0].name, &s) < 0)
+	int r;
+
+	if (cfg->max_cost < 0 || !E.ledger || cfg->n_downgrade == 0)
+		return false;
+	TF_CRIT_BEGIN();
+	r = tf_ledger_totals(E.ledger, E.chain[0].name, &s);
+	TF_CRIT_END();
+	if (r < 0)
 		return false;
 	return (__int128)(s.spent + s.reserved) * TF_CONFIG_PPM >=
 	       (__int128)cfg->max_cost * tf_config_downgrade_at(cfg);
@@ -255,8 +262,12 @@ static void reserve(tf_call *cur, tf_enforcement *e, bool *changed)
 		return;
 	}
 	for (int attempt = 0; attempt <= (int)TF_BUDGET_CHAIN_MAX + 1; attempt++) {
-		int r = tf_ledger_reserve(E.ledger, E.chain, E.chain_n, cur->worst,
-					  TF_LEDGER_COUNT_REQUEST, &e->res, &why);
+		int r;
+
+		TF_CRIT_BEGIN();
+		r = tf_ledger_reserve(E.ledger, E.chain, E.chain_n, cur->worst, TF_LEDGER_COUNT_REQUEST,
+				      &e->res, &why);
+		TF_CRIT_END();
 		if (r == 0) {
 			e->reserved = true;
 			break;
@@ -376,7 +387,9 @@ void tf_enforce_settle(const tf_call *call, tf_enforcement *e)
 	if (!e->reserved || !E.ledger)
 		return;
 	e->reserved = false;
+	TF_CRIT_BEGIN();
 	r = tf_ledger_settle(E.ledger, &e->res, call->cost, TF_LEDGER_SETTLE_OVER, &ev);
+	TF_CRIT_END();
 	if (r < 0)
 		tf_log(TF_LOG_WARN, "ledger: settling %s failed: %s", call->act.action,
 		       tf_ledger_strerror(r));
@@ -385,8 +398,11 @@ void tf_enforce_settle(const tf_call *call, tf_enforcement *e)
 
 void tf_enforce_release(tf_enforcement *e)
 {
-	if (e->reserved && E.ledger)
+	if (e->reserved && E.ledger) {
+		TF_CRIT_BEGIN();
 		tf_ledger_release(E.ledger, &e->res);
+		TF_CRIT_END();
+	}
 	e->reserved = false;
 }
 

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "call.h"
-#include "ledger.h"
+#include "ledger/ledger.h"
 #include "rules.h"
 #include "synth.h"
 
