@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include "exchange.h"
+#include "h2.h"
 #include "reentry.h"
 
 #include <errno.h>
@@ -170,6 +171,8 @@ static tf_conn *conn_new(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mod
 static void conn_free(tf_conn *c)
 {
 	pthread_mutex_lock(&c->mu);
+	tf_h2_free(c->h2);
+	c->h2 = NULL;
 	tf_exchange_close_all(c, "connection freed before its answer was read");
 	pthread_mutex_unlock(&c->mu);
 	tf_buf_free(&c->req_body);

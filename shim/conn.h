@@ -68,6 +68,11 @@ typedef struct tf_conn {
 
 	/* Requests sent and not yet answered, oldest first (exchange.h). */
 	struct tf_exchange *ex_head, *ex_tail;
+
+	/* HTTP/2 (h2flow.h): the layer, once the connection is known to speak it. */
+	struct tf_h2 *h2;
+	bool proto_known; /* HTTP/1.1 or HTTP/2 decided (at the first write) */
+	bool h2_refused;  /* fail_mode closed and no layer: the server is told to go away */
 } tf_conn;
 
 /*

@@ -134,7 +134,11 @@ bool tf_exchange_swallowing(tf_conn *c)
 
 void tf_exchange_response_head(tf_conn *c, const tf_h1_head *h)
 {
-	tf_exchange *ex = c->ex_head;
+	tf_exchange_head_of(c, c->ex_head, h);
+}
+
+void tf_exchange_head_of(tf_conn *c, tf_exchange *ex, const tf_h1_head *h)
+{
 	const tf_h1_header *enc;
 	tf_decode_kind kind = TF_DECODE_IDENTITY;
 
@@ -169,8 +173,11 @@ static int keep_body(void *ctx, const uint8_t *p, size_t n)
 
 void tf_exchange_response_body(tf_conn *c, const uint8_t *p, size_t n)
 {
-	tf_exchange *ex = c->ex_head;
+	tf_exchange_body_of(c, c->ex_head, p, n);
+}
 
+void tf_exchange_body_of(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
+{
 	if (!ex || !ex->answered || !ex->dec_live || ex->body_bad)
 		return;
 	if (tf_decoder_feed(&ex->dec, p, n, keep_body, ex) < 0)
@@ -214,6 +221,41 @@ void tf_exchange_response_end(tf_conn *c)
 		return;
 	pop(c);
 	finish(c, ex, true);
+}
+
+/* ---- HTTP/2: one exchange, wherever it is in the list ---- */
+
+static void unlink_ex(tf_conn *c, tf_exchange *ex)
+{
+	tf_exchange *p = NULL, *q = c->ex_head;
+
+	while (q && q != ex) {
+		p = q;
+		q = q->next;
+	}
+	if (!q)
+		return;
+	if (p)
+		p->next = ex->next;
+	else
+		c->ex_head = ex->next;
+	if (c->ex_tail == ex)
+		c->ex_tail = p;
+	ex->next = NULL;
+}
+
+void tf_exchange_end_of(tf_conn *c, tf_exchange *ex, bool complete)
+{
+	unlink_ex(c, ex);
+	finish(c, ex, complete && ex->answered);
+}
+
+void tf_exchange_blocked(tf_conn *c, tf_exchange *ex)
+{
+	tf_enforce_release(&ex->enf);
+	book_blocked(ex);
+	unlink_ex(c, ex);
+	ex_free(ex);
 }
 
 void tf_exchange_close_all(tf_conn *c, const char *why)

@@ -66,6 +66,18 @@ tf_exchange *tf_exchange_front(struct tf_conn *c);
 void tf_exchange_response_head(struct tf_conn *c, const tf_h1_head *h);
 void tf_exchange_response_body(struct tf_conn *c, const uint8_t *p, size_t n);
 void tf_exchange_response_end(struct tf_conn *c);
+/*
+ * HTTP/2 answers streams in any order: the same steps for one given
+ * exchange (from tf_exchange_open). tf_exchange_end_of unlinks ex and
+ * settles it; complete says its whole response was read.
+ * tf_exchange_blocked books a BLOCK-decided ex whose answer the caller
+ * delivers itself, then unlinks and frees it.
+ */
+void tf_exchange_head_of(struct tf_conn *c, tf_exchange *ex, const tf_h1_head *h);
+void tf_exchange_body_of(struct tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n);
+void tf_exchange_end_of(struct tf_conn *c, tf_exchange *ex, bool complete);
+void tf_exchange_blocked(struct tf_conn *c, tf_exchange *ex);
+
 /* The oldest exchange's response is being swallowed (a stand-in's). */
 bool tf_exchange_swallowing(struct tf_conn *c);
 /* The connection is over: settle what was never answered. */

@@ -8,6 +8,7 @@
 #include "control.h"
 #include "events.h"
 #include "exchange.h"
+#include "h2flow.h"
 #include "log.h"
 #include "rewrite.h"
 #include "state.h"
@@ -56,6 +57,11 @@ static int flush(tf_conn *c)
 	tf_buf_reset(&c->out);
 	c->out_off = 0;
 	return 1;
+}
+
+int tf_flow_flush(tf_conn *c)
+{
+	return flush(c);
 }
 
 static int queue_out(tf_conn *c, const void *p, size_t n)
@@ -335,11 +341,16 @@ int tf_flow_write(tf_conn *c, const void *buf, size_t len, size_t *done)
 		ok = 0;
 		goto out;
 	}
-	if (c->mode == TF_MODE_PASS || c->mode == TF_MODE_BROKEN) {
+	if (!c->proto_known)
+		tf_h2flow_detect(c, buf, len);
+	if (c->h2 || c->h2_refused) {
+		tf_h2flow_absorb(c, buf, len);
+	} else if (c->mode == TF_MODE_PASS || c->mode == TF_MODE_BROKEN) {
 		ok = real_write(c, buf, len, done);
 		goto out;
+	} else {
+		absorb(c, buf, len);
 	}
-	absorb(c, buf, len);
 	if (c->out.len && !flush(c)) {
 		c->app_pending = len;
 		c->app_pending_set = true;
@@ -426,6 +437,11 @@ size_t tf_flow_observe(tf_conn *c, void *buf, size_t len)
 	size_t off = 0, kept = 0;
 
 	pthread_mutex_lock(&c->mu);
+	if (c->h2 || c->h2_refused) {
+		kept = tf_h2flow_observe(c, p, len);
+		pthread_mutex_unlock(&c->mu);
+		return kept;
+	}
 	if (c->inject.cap == 0)
 		c->inject.cap = INJECT_CAP;
 	while (c->mode == TF_MODE_GUARD && !c->resp_broken && off < len) {
@@ -459,7 +475,8 @@ void tf_flow_eof(tf_conn *c)
 	const tf_h1_sink sink = { c, resp_on_head, resp_on_body, resp_on_end };
 
 	pthread_mutex_lock(&c->mu);
-	if (c->mode == TF_MODE_GUARD && !c->resp_broken)
+	tf_h2flow_eof(c);
+	if (c->mode == TF_MODE_GUARD && !c->resp_broken && !c->h2)
 		tf_h1_framer_eof(&c->resp, &sink);
 	tf_exchange_close_all(c, "the server closed the connection before answering");
 	pthread_mutex_unlock(&c->mu);

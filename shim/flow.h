@@ -45,6 +45,10 @@ size_t tf_flow_observe(tf_conn *c, void *buf, size_t len);
 /* The server closed its side (read EOF): end close-delimited bodies and
  * settle requests that will never be answered. */
 void tf_flow_eof(tf_conn *c);
+/* Writes what c->out holds (WANT_* kept for the retry, as for the app's
+ * writes); 1 when all is out. Called with the connection locked, by the
+ * HTTP/2 layer's read path. */
+int tf_flow_flush(tf_conn *c);
 /* Bytes readable without touching the network, beyond libssl's own. */
 size_t tf_flow_pending_extra(tf_conn *c);
 

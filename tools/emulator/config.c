@@ -15,9 +15,9 @@
 static const char usage_text[] =
 	"Usage: tokenfence-emulator [OPTIONS]\n"
 	"\n"
-	"A local HTTPS Bedrock and Azure OpenAI (HTTP/1.1, loopback only) that speaks\n"
-	"their wire formats, verifies SigV4 and API keys, answers with deterministic\n"
-	"usage and keeps a bill of every request it received.\n"
+	"A local HTTPS Bedrock and Azure OpenAI (HTTP/1.1, and HTTP/2 with --http2;\n"
+	"loopback only) that speaks their wire formats, verifies SigV4 and API keys,\n"
+	"answers with deterministic usage and keeps a bill of every request it received.\n"
 	"\n"
 	"Listening and TLS:\n"
 	"  --port N               port on 127.0.0.1 (default 0: pick a free one)\n"
@@ -26,6 +26,9 @@ static const char usage_text[] =
 	"  --cert F --key F       serve this certificate chain and key instead\n"
 	"  --san NAME             extra subject alternative name (repeatable)\n"
 	"  --max-conns N          concurrent connections (default 256)\n"
+	"  --http2                offer HTTP/2 (ALPN h2) as well as HTTP/1.1, as the\n"
+	"                         clouds do; clients that prefer it (curl, the AWS JS\n"
+	"                         SDK) then speak it\n"
 	"\n"
 	"Auth:\n"
 	"  --aws-cred AKID:SECRET[:TOKEN]  SigV4 credentials accepted (repeatable;\n"
@@ -83,7 +86,7 @@ enum {
 	OPT_PORT = 256, OPT_PORT_FILE, OPT_CA_OUT, OPT_CERT, OPT_KEY, OPT_SAN, OPT_BILL,
 	OPT_AWS_CRED, OPT_BEDROCK_KEY, OPT_AZURE_KEY, OPT_DEPLOYMENT, OPT_ALIAS, OPT_REPLY,
 	OPT_PACE, OPT_FAIL, OPT_HEADER_TO, OPT_BODY_TO, OPT_IDLE_TO, OPT_MAX_BODY, OPT_MAX_CONNS,
-	OPT_QUIET, OPT_HELP, OPT_VERSION,
+	OPT_QUIET, OPT_HELP, OPT_VERSION, OPT_HTTP2,
 };
 
 static const struct option opts[] = {
@@ -108,6 +111,7 @@ static const struct option opts[] = {
 	{"max-body", required_argument, NULL, OPT_MAX_BODY},
 	{"max-conns", required_argument, NULL, OPT_MAX_CONNS},
 	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"http2", no_argument, NULL, OPT_HTTP2},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -274,6 +278,7 @@ int emu_config_parse(emu_config *c, int argc, char **argv)
 			c->max_conns = (int)v;
 			break;
 		case OPT_QUIET: c->quiet = true; break;
+		case OPT_HTTP2: c->http2 = true; break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return 1;

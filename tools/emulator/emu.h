@@ -51,6 +51,7 @@ typedef struct emu_config {
 	size_t max_body;
 	int max_conns;
 	bool quiet;
+	bool http2; /* offer h2 in ALPN (h2serve.c) */
 } emu_config;
 
 /* Parses argv into cfg (allocations live until exit). Returns 0, 1 after
@@ -144,6 +145,20 @@ int emu_bill_open(const char *path);
 void emu_bill_write(const emu_req *q, const char *method, size_t method_len, int status,
 		    const emu_result *res, const char *note);
 void emu_bill_close(void);
+
+/*
+ * Shared by the HTTP/1.1 server (server.c) and the HTTP/2 one (h2serve.c):
+ * routes, authenticates, answers (into r, already initialised) and bills
+ * one request numbered n. The caller sends r.
+ */
+void emu_handle(const emu_config *cfg, uint64_t conn_id, uint64_t n, const tf_h1_head *h,
+		const uint8_t *body, size_t body_len, emu_resp *r);
+/* gzip in place; 0, or -1 (b unchanged). */
+int emu_gzip_body(tf_buf *b);
+/* The next piece size of a streamed body (irregular, often tiny). */
+size_t emu_piece_size(uint64_t *x, size_t total);
+uint64_t emu_next_request(void);
+bool emu_stopping(void);
 
 /* In-memory state of the control-plane routes (jobs, files, provisioned models). */
 void emu_state_init(void);

@@ -1,5 +1,7 @@
 #include "server.h"
 
+#include "h2serve.h"
+
 #include <errno.h>
 #include <openssl/err.h>
 #include <stdarg.h>
@@ -87,6 +89,16 @@ static void logf_(const emu_config *cfg, const char *fmt, ...)
 	}
 }
 
+uint64_t emu_next_request(void)
+{
+	return __atomic_add_fetch(&next_request, 1, __ATOMIC_RELAXED);
+}
+
+bool emu_stopping(void)
+{
+	return __atomic_load_n(&stopping, __ATOMIC_RELAXED) != 0;
+}
+
 /* ---- I/O with deadlines ---- */
 
 enum { RD_EOF = 0, RD_TIMEOUT = -1, RD_STOP = -2 };
@@ -160,7 +172,7 @@ static const char *reason_of(int status)
 	}
 }
 
-static int gzip_body(tf_buf *b)
+int emu_gzip_body(tf_buf *b)
 {
 	z_stream z;
 	tf_buf out;
@@ -192,7 +204,7 @@ static int gzip_body(tf_buf *b)
 
 /* Piece sizes for streamed bodies: irregular, often tiny (so a 12-byte
  * event-stream prelude or an SSE line is split), scaled for big bodies. */
-static size_t piece_size(uint64_t *x, size_t total)
+size_t emu_piece_size(uint64_t *x, size_t total)
 {
 	static const size_t pattern[] = {1, 3, 7, 13, 29, 61, 127, 251, 2, 5};
 	size_t scale = total / 8000 + 1;
@@ -232,7 +244,7 @@ static void hard_close(conn *c)
 	shutdown(c->fd, SHUT_RDWR);
 }
 
-static int send_response(conn *c, const emu_req *q, emu_resp *r)
+static int send_response(conn *c, uint64_t n_req, emu_resp *r)
 {
 	char date[64];
 	struct tm tm;
@@ -240,7 +252,7 @@ static int send_response(conn *c, const emu_req *q, emu_resp *r)
 	tf_buf h;
 	int rc;
 
-	if (r->gzip && !r->stream && r->body.len && gzip_body(&r->body) == 0)
+	if (r->gzip && !r->stream && r->body.len && emu_gzip_body(&r->body) == 0)
 		emu_resp_header(r, "Content-Encoding", "gzip");
 	else
 		r->gzip = false;
@@ -269,11 +281,11 @@ static int send_response(conn *c, const emu_req *q, emu_resp *r)
 	rc = conn_write(c, h.data, h.len);
 	tf_buf_free(&h);
 	{
-		uint64_t x = q->n * 0x9E3779B97F4A7C15ULL + 1;
+		uint64_t x = n_req * 0x9E3779B97F4A7C15ULL + 1;
 		size_t off = 0, stop_at = r->truncate ? r->body.len / 2 : r->body.len, k = 0;
 
 		while (rc == 0 && off < stop_at) {
-			size_t n = piece_size(&x, r->body.len);
+			size_t n = emu_piece_size(&x, r->body.len);
 
 			if (n > stop_at - off)
 				n = stop_at - off;
@@ -331,7 +343,7 @@ static void reject(conn *c, int status, const char *message, const char *note)
 		       status, &res, note);
 	logf_(c->cfg, "#%llu conn %llu: %d (%s)", (unsigned long long)q.n,
 	      (unsigned long long)c->id, status, note);
-	send_response(c, &q, &r);
+	send_response(c, q.n, &r);
 	emu_resp_free(&r);
 }
 
@@ -396,24 +408,23 @@ static void parse_json(emu_req *q)
 	q->json_ok = true;
 }
 
-static void handle_request(conn *c)
+void emu_handle(const emu_config *cfg, uint64_t conn_id, uint64_t n, const tf_h1_head *h,
+		const uint8_t *body, size_t body_len, emu_resp *r)
 {
-	const tf_h1_head *h = c->head;
 	const tf_h1_header *host = tf_h1_find(h, "host");
 	emu_req q;
-	emu_resp r;
 	emu_result res;
 	char rid[37];
 	int auth;
 
 	memset(&q, 0, sizeof(q));
 	memset(&res, 0, sizeof(res));
-	q.n = c->n;
-	q.conn = c->id;
+	q.n = n;
+	q.conn = conn_id;
 	q.head = h;
-	q.cfg = c->cfg;
-	q.body = c->body.data;
-	q.body_len = c->body.len;
+	q.cfg = cfg;
+	q.body = body;
+	q.body_len = body_len;
 	q.path = h->target;
 	while (q.path_len < h->target_len && h->target[q.path_len] != '?')
 		q.path_len++;
@@ -421,8 +432,6 @@ static void handle_request(conn *c)
 			  host ? host->value : NULL, host ? host->value_len : 0, &q.route);
 	q.gzip_ok = accepts_gzip(h);
 	parse_json(&q);
-	emu_resp_init(&r);
-	r.close = h->conn_close || __atomic_load_n(&stopping, __ATOMIC_RELAXED);
 
 	if (q.route.provider == EMU_PROV_AZURE)
 		emu_azure_model_asked(&q, res.model, sizeof(res.model));
@@ -430,24 +439,23 @@ static void handle_request(conn *c)
 		emu_bedrock_model_asked(&q, res.model, sizeof(res.model));
 	emu_uuid(rid);
 	if (q.route.provider == EMU_PROV_AZURE) {
-		emu_resp_header(&r, "apim-request-id", "%s", rid);
-		emu_resp_header(&r, "x-request-id", "%s", rid);
+		emu_resp_header(r, "apim-request-id", "%s", rid);
+		emu_resp_header(r, "x-request-id", "%s", rid);
 	} else {
-		emu_resp_header(&r, "x-amzn-RequestId", "%s", rid);
+		emu_resp_header(r, "x-amzn-RequestId", "%s", rid);
 	}
-	auth = q.route.provider == EMU_PROV_AZURE ? emu_azure_auth(&q, &r) : emu_bedrock_auth(&q, &r);
+	auth = q.route.provider == EMU_PROV_AZURE ? emu_azure_auth(&q, r) : emu_bedrock_auth(&q, r);
 	if (auth == 0) {
 		bool az = q.route.provider == EMU_PROV_AZURE;
 
-		q.fault = emu_fault_pick(c->cfg->faults, c->cfg->nfaults, q.n, q.route.operation,
-					 res.model);
+		q.fault = emu_fault_pick(cfg->faults, cfg->nfaults, q.n, q.route.operation, res.model);
 		res.stream = q.route.stream;
 		if (q.fault == EMU_FAULT_429 || q.fault == EMU_FAULT_500 || q.fault == EMU_FAULT_503) {
-			emu_fault_error(&q, &r, q.fault);
+			emu_fault_error(&q, r, q.fault);
 		} else if (az) {
-			emu_azure_handle(&q, &r, &res);
+			emu_azure_handle(&q, r, &res);
 		} else {
-			emu_bedrock_handle(&q, &r, &res);
+			emu_bedrock_handle(&q, r, &res);
 		}
 	}
 	if (!res.billed)
@@ -467,23 +475,32 @@ static void handle_request(conn *c)
 		else if (res.match == EMU_PRICE_UNKNOWN)
 			emu_price(q.route.provider, key, &res.usage, &res.cost, res.priced,
 				  sizeof(res.priced));
-	} else if (auth != 0 || r.status >= 400) {
+	} else if (auth != 0 || r->status >= 400) {
 		memset(&res.usage, 0, sizeof(res.usage));
 		res.cost = 0;
 		res.priced[0] = '\0';
 	}
-	emu_bill_write(&q, h->method, h->method_len, r.status, &res, NULL);
-	logf_(c->cfg, "#%llu conn %llu: %.*s %s %s -> %d in=%llu out=%llu%s%s",
-	      (unsigned long long)q.n, (unsigned long long)c->id, (int)h->method_len, h->method,
-	      q.route.operation, res.model[0] ? res.model : "-", r.status,
+	emu_bill_write(&q, h->method, h->method_len, r->status, &res, NULL);
+	logf_(cfg, "#%llu conn %llu: %.*s %s %s -> %d in=%llu out=%llu%s%s",
+	      (unsigned long long)q.n, (unsigned long long)conn_id, (int)h->method_len, h->method,
+	      q.route.operation, res.model[0] ? res.model : "-", r->status,
 	      (unsigned long long)res.usage.input, (unsigned long long)res.usage.output,
 	      q.fault ? " fault=" : "", q.fault ? emu_fault_name(q.fault) : "");
-	if (send_response(c, &q, &r) != 0)
+	cJSON_Delete((cJSON *)q.json);
+}
+
+static void handle_request(conn *c)
+{
+	emu_resp r;
+
+	emu_resp_init(&r);
+	r.close = c->head->conn_close || __atomic_load_n(&stopping, __ATOMIC_RELAXED);
+	emu_handle(c->cfg, c->id, c->n, c->head, c->body.data, c->body.len, &r);
+	if (send_response(c, c->n, &r) != 0)
 		c->broken = true;
 	else if (r.close)
 		c->closing = true;
 	emu_resp_free(&r);
-	cJSON_Delete((cJSON *)q.json);
 }
 
 /* ---- framer sink ---- */
@@ -566,6 +583,16 @@ static void serve_conn(conn *c)
 	sink.ctx = c;
 	if (handshake(c) != 0)
 		return;
+	{
+		const unsigned char *alpn = NULL;
+		unsigned int alen = 0;
+
+		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+		if (alen == 2 && memcmp(alpn, "h2", 2) == 0) {
+			c->broken = emu_serve_h2(c->ssl, c->fd, c->id, c->cfg);
+			return;
+		}
+	}
 	tf_h1_framer_init(&c->fr, TF_H1_REQUEST);
 	tf_buf_init(&c->body, c->cfg->max_body);
 	while (!c->broken && !c->closing) {

@@ -171,12 +171,15 @@ done:
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
-	static const unsigned char ours[] = "\x08http/1.1";
+	static const unsigned char h1[] = "\x08http/1.1";
+	static const unsigned char both[] = "\x02h2\x08http/1.1";
+	const emu_config *cfg = arg;
+	const unsigned char *ours = cfg->http2 ? both : h1;
+	unsigned int ours_len = cfg->http2 ? sizeof(both) - 1 : sizeof(h1) - 1;
 	unsigned char *sel;
 
 	(void)ssl;
-	(void)arg;
-	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+	if (SSL_select_next_proto(&sel, outlen, ours, ours_len, in, inlen) !=
 	    OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
@@ -192,7 +195,7 @@ SSL_CTX *emu_tls_ctx(const emu_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)cfg);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	if (cfg->cert || cfg->key) {
 		if (!cfg->cert || !cfg->key) {
