@@ -8,20 +8,16 @@
  * holds the new value at the path, and every byte outside the edit is
  * unchanged.
  *
- * Fuzz: clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *         -Ipolicy tests/fuzz/fuzz-jsonedit.c policy/jsonedit.c policy/json.c \
- *         policy/buf.c policy/money.c -lm -o fuzz-jsonedit && \
- *       ./fuzz-jsonedit tests/fuzz/corpus/json
+ * Fuzz: tests/fuzz/run 60 jsonedit (the corpus replays in `meson test --suite fuzz`).
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "json.h"
 #include "jsonedit.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const paths[][2] = {
 	{ "max_tokens", NULL },
@@ -63,8 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	dom = tf_json_parse(&doc, text, size, NULL, NULL);
 	ed = tf_jsonedit_validate(text, size);
-	if (dom == 0 && ed != 0)
-		abort();
+	FUZZ_CHECK(dom != 0 || ed == 0);
 	for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]) && ed == 0; p++) {
 		const char *const *path = paths[p];
 		size_t depth = path[1] ? 2 : 1;
@@ -77,24 +72,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (depth == 2)
 				x = x ? tf_json_get(x, path[1]) : NULL;
-			if (!x || !same_value(x, text, v))
-				abort();
+			FUZZ_CHECK(x && same_value(x, text, v));
 		}
 		tf_buf_init(&out, 0);
 		if (tf_jsonedit_set(text, size, path, depth, "[1,\"x\"]", 7, &out) == 0) {
 			tf_jsonedit_span w;
 
-			if (tf_jsonedit_validate((const char *)out.data, out.len) != 0 ||
-			    tf_jsonedit_find((const char *)out.data, out.len, path, depth, &w) != 0 ||
-			    w.len != 7 || memcmp(out.data + w.off, "[1,\"x\"]", 7) != 0)
-				abort();
+			FUZZ_CHECK(tf_jsonedit_validate((const char *)out.data, out.len) == 0);
+			FUZZ_CHECK(tf_jsonedit_find((const char *)out.data, out.len, path, depth, &w) == 0);
+			FUZZ_CHECK(w.len == 7 && memcmp(out.data + w.off, "[1,\"x\"]", 7) == 0);
 			/* A replace keeps everything around the value. */
-			if (f == 0 && (memcmp(out.data, text, v.off) != 0 ||
-				       memcmp(out.data + w.off + 7, text + v.off + v.len,
-					      size - v.off - v.len) != 0))
-				abort();
-		} else if (f == 0) {
-			abort(); /* found, so replace must work */
+			FUZZ_CHECK(f != 0 || (memcmp(out.data, text, v.off) == 0 &&
+					      memcmp(out.data + w.off + 7, text + v.off + v.len,
+						     size - v.off - v.len) == 0));
+		} else {
+			FUZZ_CHECK(f != 0); /* found, so replace must work */
 		}
 		tf_buf_free(&out);
 	}
