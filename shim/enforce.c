@@ -307,15 +307,21 @@ static void reserve(tf_call *cur, tf_enforcement *e, bool *changed)
 
 void tf_enforce_request(tf_call *call, tf_enforcement *e)
 {
+	memset(e, 0, sizeof(*e));
+	e->verdict = TF_VERDICT_FORWARD;
+	e->label = "allow";
+	if (tf_enforce_policy(call, e))
+		tf_enforce_budget(call, e);
+}
+
+void tf_enforce_budget(tf_call *call, tf_enforcement *e)
+{
 	const tf_config *cfg = tf_state_config();
 	tf_call *cur, *alt;
 	bool changed = false;
 	char a[32], b[32];
 
-	memset(e, 0, sizeof(*e));
-	e->verdict = TF_VERDICT_FORWARD;
-	e->label = "allow";
-	if (!tf_enforce_policy(call, e) || !call->invoke)
+	if (!call->invoke)
 		return;
 	if (!E.ledger && cfg->fail_mode != TF_FAIL_OPEN) {
 		block(e, TF_BLOCK_BUDGET, "block",

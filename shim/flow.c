@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "approvals.h"
 #include "control.h"
 #include "events.h"
 #include "exchange.h"
@@ -250,6 +251,30 @@ static int forward_changed(tf_conn *c, const tf_h1_head *h, tf_exchange *ex)
 	return forward_blocked(c, h, ex);
 }
 
+/* A policy rule wants a human: wait here, on the app's own thread, for
+ * approve/deny/timeout; an approved call then faces the budget as usual. */
+static void await_approval(const tf_h1_head *h, tf_exchange *ex, const uint8_t *body, size_t blen)
+{
+	uint64_t fp = tf_approvals_fingerprint(h->method, h->method_len, h->target, h->target_len,
+					       body, blen);
+	char rule[sizeof(ex->enf.detail)], who[200];
+	tf_approval v;
+
+	snprintf(rule, sizeof(rule), "%s", ex->enf.detail);
+	v = tf_approvals_wait(&ex->call, fp, rule, tf_state_config()->approval_timeout_s, who,
+			      sizeof(who));
+	if (v == TF_APPROVAL_GRANTED) {
+		ex->enf.verdict = TF_VERDICT_FORWARD;
+		ex->enf.label = "approved";
+		tf_enforce_budget(&ex->call, &ex->enf);
+		return;
+	}
+	ex->enf.verdict = TF_VERDICT_BLOCK;
+	ex->enf.kind = TF_BLOCK_APPROVAL;
+	ex->enf.label = "approval";
+	snprintf(ex->enf.detail, sizeof(ex->enf.detail), "%.400s: %s", ex->call.act.action, who);
+}
+
 static int request_complete(tf_conn *c)
 {
 	tf_h1_head *h = malloc(sizeof(*h));
@@ -268,6 +293,8 @@ static int request_complete(tf_conn *c)
 	body = request_body(c, h, &blen);
 	tf_state_note_request(c, h, c->hold.data, c->hold.len);
 	ex = tf_exchange_open(c, h, body, blen);
+	if (ex && ex->enf.verdict == TF_VERDICT_HOLD)
+		await_approval(h, ex, body, blen);
 	if (!ex || ex->enf.verdict == TF_VERDICT_FORWARD)
 		r = ex && (ex->enf.new_model[0] || ex->enf.new_max_out) ? forward_changed(c, h, ex)
 									 : forward_as_is(c, h);
