@@ -47,22 +47,37 @@ static void ex_free(tf_exchange *ex)
 	free(ex);
 }
 
-static const char *block_event_kind(tf_block_kind k)
-{
-	return k == TF_BLOCK_POLICY ? "policy" : k == TF_BLOCK_APPROVAL ? "approval" : "block";
-}
-
 /* A call that never reached the provider: it costs nothing, and it is
  * recorded as what stopped it. */
-static void book_blocked(const tf_exchange *ex)
+static void book_blocked(tf_exchange *ex)
 {
-	const tf_call *call = &ex->call;
+	static const char *const decision[] = {
+		[TF_BLOCK_BUDGET] = "block",
+		[TF_BLOCK_POLICY] = "deny",
+		[TF_BLOCK_APPROVAL] = "approval_denied",
+	};
+	tf_call *call = &ex->call;
 
 	tf_totals_blocked(call);
-	tf_events_note(block_event_kind(ex->enf.kind), call, tf_state_scope_name(),
+	snprintf(call->note, sizeof(call->note), "%s", tf_block_phrase(ex->enf.kind));
+	call->cost = 0;
+	tf_events_call(call, tf_state_scope_name(), decision[ex->enf.kind]);
+	tf_events_note("block", call, tf_state_scope_name(),
 		       "TokenFence: %s: %s", tf_block_phrase(ex->enf.kind), ex->enf.detail);
 	tf_log(TF_LOG_INFO, "blocked %s: %s: %s", call->act.action, tf_block_phrase(ex->enf.kind),
 	       ex->enf.detail);
+}
+
+/* The audit trail: every decision a policy makes, with the rule behind it. */
+static void audit_policy(const tf_exchange *ex)
+{
+	char rule[320];
+
+	if (!tf_state_config()->has_policy)
+		return;
+	tf_decision_format(&ex->enf.rule, rule, sizeof(rule));
+	tf_events_note("policy", &ex->call, tf_state_scope_name(), "%s %s: %s",
+		       tf_effect_name(ex->enf.rule.effect), ex->call.act.action, rule);
 }
 
 tf_exchange *tf_exchange_open(tf_conn *c, const tf_h1_head *h, const uint8_t *body, size_t len)
@@ -93,6 +108,7 @@ tf_exchange *tf_exchange_open(tf_conn *c, const tf_h1_head *h, const uint8_t *bo
 		tf_log(TF_LOG_WARN, "%s: request body is not JSON; bounded by its size and the "
 		       "model's maximum output", call->act.action);
 	tf_enforce_request(call, &ex->enf);
+	audit_policy(ex);
 	push(c, ex);
 	return ex;
 }
