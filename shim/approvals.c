@@ -66,7 +66,7 @@ static void new_id(char *out, size_t n)
 	snprintf(out, n, "ap-%d-%08x", (int)getpid(), r);
 }
 
-/* With mu held. */
+/* With mu held. An entry serves one retry. */
 static bool remembered(uint64_t fp, tf_approval *v)
 {
 	time_t now = time(NULL);
@@ -74,15 +74,18 @@ static bool remembered(uint64_t fp, tf_approval *v)
 	for (size_t i = 0; i < MEMO_SLOTS; i++) {
 		if (memo[i].fp == fp && memo[i].until > now) {
 			*v = memo[i].verdict;
+			memo[i].until = 0;
 			return true;
 		}
 	}
 	return false;
 }
 
-static void remember(uint64_t fp, tf_approval v)
+void tf_approvals_remember_retry(uint64_t fp)
 {
-	memo[memo_next++ % MEMO_SLOTS] = (struct memo){ fp, v, time(NULL) + MEMO_S };
+	pthread_mutex_lock(&mu);
+	memo[memo_next++ % MEMO_SLOTS] = (struct memo){ fp, TF_APPROVAL_GRANTED, time(NULL) + MEMO_S };
+	pthread_mutex_unlock(&mu);
 }
 
 static void unlink_pending(struct pending *p)
@@ -106,8 +109,7 @@ tf_approval tf_approvals_wait(const tf_call *call, uint64_t fp, const char *rule
 	pthread_mutex_lock(&mu);
 	if (remembered(fp, &v)) {
 		pthread_mutex_unlock(&mu);
-		snprintf(who, wholen, "%s earlier for the same request",
-			 v == TF_APPROVAL_GRANTED ? "approved" : "denied");
+		snprintf(who, wholen, "approved earlier; this is the retry of that request");
 		return v;
 	}
 	new_id(p.id, sizeof(p.id));
@@ -129,8 +131,6 @@ tf_approval tf_approvals_wait(const tf_call *call, uint64_t fp, const char *rule
 		r = pthread_cond_timedwait(&cv, &mu, &deadline);
 	unlink_pending(&p);
 	v = p.decided ? p.verdict : TF_APPROVAL_TIMEOUT;
-	if (p.decided)
-		remember(fp, v);
 	pthread_mutex_unlock(&mu);
 
 	if (v == TF_APPROVAL_TIMEOUT)

@@ -9,9 +9,10 @@
  * `deny ID` decide; nobody deciding within approval_timeout_s is a denial.
  *
  * A provider may close an idle connection while a human thinks, and the
- * SDK then retries the same request on a new one: a decision is remembered
- * by the request's fingerprint (method, target, body) for a while, so the
- * retry is not asked again.
+ * SDK then retries the same request on a new one: an approved request that
+ * got no answer is remembered by its fingerprint (method, target, body) for
+ * ten minutes, so that one retry is not asked again. A second call that
+ * merely looks the same is a new call and is asked about.
  */
 #ifndef TF_APPROVALS_H
 #define TF_APPROVALS_H
@@ -38,6 +39,10 @@ void tf_approvals_init(void);
  */
 tf_approval tf_approvals_wait(const tf_call *call, uint64_t fingerprint, const char *rule,
 			      unsigned timeout_s, char *who, size_t wholen);
+
+/* An approved request got no answer (the connection went): its next
+ * identical request is its retry and passes without asking again. */
+void tf_approvals_remember_retry(uint64_t fingerprint);
 
 /* The fingerprint of a request: FNV-1a over method, target and body. */
 uint64_t tf_approvals_fingerprint(const char *method, size_t mlen, const char *target,

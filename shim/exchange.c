@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "approvals.h"
 #include "conn.h"
 #include "events.h"
 #include "log.h"
@@ -207,6 +208,8 @@ static void finish(tf_conn *c, tf_exchange *ex, bool complete)
 		ex_free(ex);
 		return;
 	}
+	if (ex->approved_fp && call->status == 0)
+		tf_approvals_remember_retry(ex->approved_fp);
 	tf_adapt_finish(call, ex->body.data, ex->body.len, whole, tf_state_config(), tf_state_prices());
 	tf_enforce_settle(call, &ex->enf);
 	if (call->invoke) {

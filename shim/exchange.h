@@ -33,6 +33,7 @@ typedef struct tf_exchange {
 	struct tf_exchange *next;
 	tf_call call;
 	tf_enforcement enf;
+	uint64_t approved_fp; /* approved by a human: its fingerprint, else 0 */
 	bool head_request; /* HEAD: the response has no body */
 	/* A blocked request whose answer rides on a stand-in (see flow.c): the
 	 * server's reply to the stand-in is swallowed and `synthetic` takes

@@ -264,6 +264,7 @@ static void await_approval(const tf_h1_head *h, tf_exchange *ex, const uint8_t *
 	v = tf_approvals_wait(&ex->call, fp, rule, tf_state_config()->approval_timeout_s, who,
 			      sizeof(who));
 	if (v == TF_APPROVAL_GRANTED) {
+		ex->approved_fp = fp;
 		ex->enf.verdict = TF_VERDICT_FORWARD;
 		ex->enf.label = "approved";
 		tf_enforce_budget(&ex->call, &ex->enf);
