@@ -530,7 +530,8 @@ static int one_rule(ctx *x, size_t idx, const tf_json_value *v, tf_rule_cfg *out
 		snprintf(sub, sizeof(sub), "%s.%s", path, k->key);
 		if (strcmp(k->key, "effect") == 0) {
 			r = get_enum(x, sub, &k->value, effects, 3, &e);
-			out->effect = (tf_effect)e;
+			if (r == 0)
+				tf_effect_parse(effects[e], strlen(effects[e]), &out->effect);
 			has_effect = true;
 		} else if (strcmp(k->key, "action") == 0) {
 			r = get_string(x, sub, &k->value, "an action pattern");
@@ -1016,7 +1017,7 @@ static int e_fail_mode(envctx *e)
 
 static int e_approval_timeout(envctx *e)
 {
-	int64_t v;
+	int64_t v = 0;
 	int r = env_count(e, 1, TF_CONFIG_MAX_APPROVAL_TIMEOUT_S, &v);
 
 	if (r == 0)
@@ -1142,7 +1143,7 @@ const char *tf_config_deployment(const tf_config *c, const char *name, size_t n)
 {
 	for (size_t i = 0; i < c->n_deployments; i++)
 		if (strlen(c->deployments[i].from) == n &&
-		    memcmp(c->deployments[i].from, name, n) == 0)
+		    strncasecmp(c->deployments[i].from, name, n) == 0)
 			return c->deployments[i].to;
 	return NULL;
 }
@@ -1309,7 +1310,6 @@ static int put_ledger(tf_buf *b, const char *l)
 int tf_config_render_json(const tf_config *c, tf_buf *b)
 {
 	static const char *const windows[] = { "none", "day", "month" };
-	static const char *const effects[] = { "allow", "deny", "require_approval" };
 	size_t mark = b->len;
 	int r = tf_json_open_object(b);
 
@@ -1354,13 +1354,13 @@ int tf_config_render_json(const tf_config *c, tf_buf *b)
 	} else {
 		r = r ? r : tf_json_open_object(b);
 		KEY("default");
-		r = r ? r : tf_json_put_cstr(b, effects[c->policy_default]);
+		r = r ? r : tf_json_put_cstr(b, tf_effect_name(c->policy_default));
 		KEY("rules");
 		r = r ? r : tf_json_open_array(b);
 		for (size_t i = 0; r == 0 && i < c->n_rules; i++) {
 			r = tf_json_open_object(b);
 			KEY("effect");
-			r = r ? r : tf_json_put_cstr(b, effects[c->rules[i].effect]);
+			r = r ? r : tf_json_put_cstr(b, tf_effect_name(c->rules[i].effect));
 			KEY("action");
 			r = r ? r : tf_json_put_cstr(b, c->rules[i].action);
 			r = r ? r : tf_json_close_object(b);

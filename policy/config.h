@@ -25,10 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "hosts.h"
 #include "money.h"
 #include "prices.h"
+#include "rules.h"
 
 #define TF_CONFIG_UNSET_MONEY ((tf_money)-1)
 #define TF_CONFIG_UNSET_COUNT ((int64_t)-1)
@@ -42,8 +44,7 @@
 #define TF_CONFIG_ACTION_MAX 512
 #define TF_CONFIG_MODEL_ID_MAX 2048
 
-typedef enum tf_window { TF_WINDOW_NONE, TF_WINDOW_DAY, TF_WINDOW_MONTH } tf_window;
-typedef enum tf_effect { TF_EFFECT_ALLOW, TF_EFFECT_DENY, TF_EFFECT_REQUIRE_APPROVAL } tf_effect;
+/* tf_window: budget.h, which gives windows their meaning. */
 typedef enum tf_fail_mode { TF_FAIL_CLOSED, TF_FAIL_OPEN } tf_fail_mode;
 typedef enum tf_h2_mode { TF_H2_ENFORCE, TF_H2_DOWNGRADE_ALPN } tf_h2_mode;
 
@@ -143,7 +144,7 @@ uint32_t tf_config_downgrade_at(const tf_config *c);
 /* The scope of that name, or NULL. */
 const tf_scope_cfg *tf_config_scope(const tf_config *c, const char *name);
 
-/* The base model an Azure deployment maps to (exact name), or NULL. */
+/* The base model an Azure deployment maps to (ASCII case ignored), or NULL. */
 const char *tf_config_deployment(const tf_config *c, const char *name, size_t n);
 
 /*

@@ -318,7 +318,7 @@ bool tf_route_find(const tf_route_table *tables, size_t ntables, const char *met
 		   size_t mlen, const tf_path *path, tf_route_match *m)
 {
 	for (int spread = 0; spread <= 1; spread++) {
-		struct tmpl best_t, cur;
+		struct tmpl best_t = { 0 }, cur;
 		bool found = false;
 
 		for (size_t t = 0; t < ntables; t++) {

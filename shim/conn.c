@@ -1,5 +1,7 @@
 #include "conn.h"
 
+#include "exchange.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +88,8 @@ tf_conn_class tf_conns_get(const SSL *ssl, tf_conn **out)
 		if (sl->key) {
 			cls = sl->conn ? TF_CONN_TRACKED : TF_CONN_UNGUARDED;
 			*out = sl->conn;
+			if (sl->conn)
+				__atomic_add_fetch(&sl->conn->refs, 1, __ATOMIC_RELAXED);
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -131,6 +135,7 @@ static tf_conn *conn_new(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mod
 	if (!c)
 		return NULL;
 	pthread_mutex_init(&c->mu, NULL);
+	c->refs = 1;
 	c->api = api;
 	c->ssl = (SSL *)ssl;
 	c->mode = mode;
@@ -144,6 +149,10 @@ static tf_conn *conn_new(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mod
 
 static void conn_free(tf_conn *c)
 {
+	pthread_mutex_lock(&c->mu);
+	tf_exchange_close_all(c, "connection freed before its answer was read");
+	pthread_mutex_unlock(&c->mu);
+	tf_buf_free(&c->req_body);
 	tf_h1_framer_free(&c->req);
 	tf_h1_framer_free(&c->resp);
 	tf_buf_free(&c->hold);
@@ -172,6 +181,7 @@ tf_conn *tf_conns_track(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mode
 			fresh = NULL;
 		}
 		c = sl->conn;
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (fresh)
@@ -220,6 +230,12 @@ void tf_conns_drop(const SSL *ssl)
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (c)
+		tf_conn_put(c);
+}
+
+void tf_conn_put(tf_conn *c)
+{
+	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		conn_free(c);
 }
 

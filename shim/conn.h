@@ -38,6 +38,7 @@ typedef enum tf_conn_mode {
 
 typedef struct tf_conn {
 	pthread_mutex_t mu;
+	int refs; /* the table's reference plus one per caller holding it */
 	const tf_ssl_api *api;
 	SSL *ssl;
 	tf_conn_mode mode;
@@ -51,6 +52,7 @@ typedef struct tf_conn {
 	 * same pointer and length (inflight), as OpenSSL requires. */
 	tf_h1_framer req;
 	tf_buf hold;
+	tf_buf req_body; /* de-chunked body of a chunked request (others: in hold) */
 	tf_buf out;
 	size_t out_off;
 	size_t inflight;
@@ -63,15 +65,25 @@ typedef struct tf_conn {
 	tf_buf inject;
 	tf_h1_framer resp;
 	bool resp_broken;
+
+	/* Requests sent and not yet answered, oldest first (exchange.h). */
+	struct tf_exchange *ex_head, *ex_tail;
 } tf_conn;
 
-/* Lookup; *out is set for TF_CONN_TRACKED. Allocation-free. */
+/*
+ * Lookup; for TF_CONN_TRACKED *out is set and holds a reference the caller
+ * gives back with tf_conn_put(), so a connection freed by another thread
+ * (SSL_free racing a call: a host bug, but not one to crash on) stays valid
+ * until its last user is done. Allocation-free.
+ */
 tf_conn_class tf_conns_get(const SSL *ssl, tf_conn **out);
+void tf_conn_put(tf_conn *c);
 /* Records ssl as unguarded. Returns 0, or -ENOMEM if the table cannot grow
  * (the caller then simply passes through without recording). */
 int tf_conns_set_unguarded(const SSL *ssl);
 /* Creates the tf_conn for ssl, initialised before it is published. If
- * another thread raced us, returns the existing one. NULL on ENOMEM. */
+ * another thread raced us, returns the existing one. NULL on ENOMEM. The
+ * result holds a reference, as from tf_conns_get(). */
 tf_conn *tf_conns_track(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mode,
 			tf_provider provider, const char *host, int port);
 /* Forgets ssl; frees its tf_conn if any. Called from SSL_free/SSL_clear. */

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "exchange.h"
 #include "log.h"
 #include "state.h"
 
@@ -131,9 +132,17 @@ static int req_on_head(void *ctx, const tf_h1_head *h, const uint8_t *raw, size_
 	return 0;
 }
 
+/* Content-Length bodies are read in place from `hold`; only a chunked
+ * body needs a de-chunked copy. */
 static int req_on_body(void *ctx, const uint8_t *p, size_t n)
 {
-	return 0;
+	tf_conn *c = ((struct req_ctx *)ctx)->c;
+
+	if (!c->req.parsed.chunked)
+		return 0;
+	if (c->req_body.cap == 0)
+		c->req_body.cap = HOLD_CAP;
+	return tf_buf_append(&c->req_body, p, n) < 0 ? -1 : 0;
 }
 
 static int req_on_end(void *ctx)
@@ -149,6 +158,11 @@ static int request_complete(tf_conn *c)
 	int r;
 
 	tf_state_note_request(c, h, c->hold.data, c->hold.len);
+	if (h->chunked)
+		tf_exchange_open(c, h, c->req_body.data, c->req_body.len);
+	else
+		tf_exchange_open(c, h, c->hold.data + h->head_len, c->hold.len - h->head_len);
+	tf_buf_reset(&c->req_body);
 	if (h->expect_continue) {
 		r = queue_head_without_expect(c, h);
 		if (r == 0)
@@ -254,43 +268,68 @@ size_t tf_flow_take_synthetic(tf_conn *c, void *buf, size_t len, bool consume)
 	return n;
 }
 
-struct resp_ctx {
-	tf_conn *c;
-};
-
 static int resp_on_head(void *ctx, const tf_h1_head *h, const uint8_t *raw, size_t n)
 {
+	tf_exchange_response_head(ctx, h);
 	return 0;
 }
 
 static int resp_on_body(void *ctx, const uint8_t *p, size_t n)
 {
+	tf_exchange_response_body(ctx, p, n);
 	return 0;
 }
 
 static int resp_on_end(void *ctx)
 {
+	tf_exchange_response_end(ctx);
 	return 0;
+}
+
+/* The server's answers no longer make sense to us: settle what is pending
+ * conservatively and stop reading (the app still gets every byte). */
+static void responses_unreadable(tf_conn *c, const char *why)
+{
+	c->resp_broken = true;
+	tf_log(TF_LOG_WARN, "connection to %s: %s; no longer reading its responses", c->host, why);
+	tf_exchange_close_all(c, why);
 }
 
 void tf_flow_observe(tf_conn *c, const void *buf, size_t len)
 {
-	struct resp_ctx rc = { .c = c };
-	const tf_h1_sink sink = { &rc, resp_on_head, resp_on_body, resp_on_end };
+	const tf_h1_sink sink = { c, resp_on_head, resp_on_body, resp_on_end };
 	const uint8_t *p = buf;
 	size_t off = 0;
 
 	pthread_mutex_lock(&c->mu);
 	while (c->mode == TF_MODE_GUARD && !c->resp_broken && off < len) {
-		ssize_t r = tf_h1_feed(&c->resp, p + off, len - off, &sink);
+		tf_exchange *front = tf_exchange_front(c);
+		ssize_t r;
+
+		if (!front) {
+			responses_unreadable(c, "a response arrived for no request");
+			break;
+		}
+		if (front->head_request && tf_h1_framer_idle(&c->resp))
+			tf_h1_framer_expect_no_body(&c->resp);
+		r = tf_h1_feed(&c->resp, p + off, len - off, &sink);
 		if (r < 0) {
-			c->resp_broken = true;
-			tf_log(TF_LOG_WARN, "connection to %s: unparseable response; no longer reading responses",
-			       c->host);
+			responses_unreadable(c, "unparseable response");
 			break;
 		}
 		off += (size_t)r;
 	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void tf_flow_eof(tf_conn *c)
+{
+	const tf_h1_sink sink = { c, resp_on_head, resp_on_body, resp_on_end };
+
+	pthread_mutex_lock(&c->mu);
+	if (c->mode == TF_MODE_GUARD && !c->resp_broken)
+		tf_h1_framer_eof(&c->resp, &sink);
+	tf_exchange_close_all(c, "the server closed the connection before answering");
 	pthread_mutex_unlock(&c->mu);
 }
 

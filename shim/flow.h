@@ -36,6 +36,9 @@ int tf_flow_write(tf_conn *c, const void *buf, size_t len, size_t *done);
 size_t tf_flow_take_synthetic(tf_conn *c, void *buf, size_t len, bool consume);
 /* The app just read these bytes from the server: parse their shadow. */
 void tf_flow_observe(tf_conn *c, const void *buf, size_t len);
+/* The server closed its side (read EOF): end close-delimited bodies and
+ * settle requests that will never be answered. */
+void tf_flow_eof(tf_conn *c);
 /* Bytes readable without touching the network, beyond libssl's own. */
 size_t tf_flow_pending_extra(tf_conn *c);
 

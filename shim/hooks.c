@@ -127,6 +127,8 @@ static int write_common(const tf_ssl_api *api, SSL *s, const void *buf, size_t n
 	ok = c ? tf_flow_write(c, buf, num, done) : real(api, s, buf, num, done);
 	if (ok)
 		tf_state_count_write(*done);
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	return ok;
 }
@@ -179,6 +181,19 @@ TF_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 
 /* ---- reads ---- */
 
+/* A read that failed: if the server has closed, the connection's pending
+ * requests will never be answered. SSL_get_error only inspects state. */
+static void read_failed(const tf_ssl_api *api, tf_conn *c, SSL *s, int ret)
+{
+	int e;
+
+	if (!c || !api->get_error)
+		return;
+	e = api->get_error(s, ret);
+	if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL)
+		tf_flow_eof(c);
+}
+
 /* Synthetic bytes first; 0 means "read from the server". */
 static size_t synthetic(tf_conn *c, void *buf, size_t num, bool consume)
 {
@@ -207,8 +222,12 @@ TF_HOOK int SSL_read(SSL *s, void *buf, int num)
 			tf_state_count_read((size_t)r);
 			if (c)
 				tf_flow_observe(c, buf, (size_t)r);
+		} else {
+			read_failed(api, c, s, r);
 		}
 	}
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	return r;
 }
@@ -236,10 +255,14 @@ TF_HOOK int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 			tf_state_count_read(got);
 			if (c)
 				tf_flow_observe(c, buf, got);
+		} else {
+			read_failed(api, c, s, ok);
 		}
 	}
 	if (ok && readbytes)
 		*readbytes = got;
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	return ok;
 }
@@ -257,6 +280,8 @@ TF_HOOK int SSL_peek(SSL *s, void *buf, int num)
 	tf_depth++;
 	c = tracked(api, s, false);
 	n = synthetic(c, buf, (size_t)num, false);
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	return n ? (int)n : api->peek(s, buf, num);
 }
@@ -274,6 +299,8 @@ TF_HOOK int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 	tf_depth++;
 	c = tracked(api, s, false);
 	n = synthetic(c, buf, num, false);
+	if (c)
+		tf_conn_put(c);
 	tf_depth--;
 	if (!n)
 		return api->peek_ex(s, buf, num, readbytes);
@@ -297,6 +324,7 @@ TF_HOOK int SSL_pending(const SSL *s)
 		return r;
 	tf_depth++;
 	r += (int)tf_flow_pending_extra(c);
+	tf_conn_put(c);
 	tf_depth--;
 	return r;
 }
@@ -314,6 +342,7 @@ TF_HOOK int SSL_has_pending(const SSL *s)
 		return r;
 	tf_depth++;
 	r = tf_flow_pending_extra(c) > 0;
+	tf_conn_put(c);
 	tf_depth--;
 	return r;
 }

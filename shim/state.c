@@ -9,8 +9,10 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "log.h"
 #include "resolve.h"
+#include "totals.h"
 
 __thread int tf_depth __attribute__((tls_model("initial-exec")));
 
@@ -23,8 +25,11 @@ static struct {
 	bool inert;
 	bool enforced;
 	pid_t pid;
-	tf_hosts hosts;
+	tf_config cfg;
+	tf_prices prices;
 	const char *stats_path;
+	const char *workflow;
+	char scope[160];
 	struct counters n;
 } st;
 
@@ -66,12 +71,27 @@ bool tf_state_inert(void)
 
 const tf_hosts *tf_state_hosts(void)
 {
-	return &st.hosts;
+	return &st.cfg.hosts;
 }
 
 bool tf_state_may_guard_without_sni(void)
 {
-	return st.hosts.n > 0;
+	return st.cfg.hosts.n > 0;
+}
+
+const tf_config *tf_state_config(void)
+{
+	return &st.cfg;
+}
+
+const tf_prices *tf_state_prices(void)
+{
+	return &st.prices;
+}
+
+const char *tf_state_scope_name(void)
+{
+	return st.scope;
 }
 
 /*
@@ -98,6 +118,7 @@ static void atfork_child(void)
 {
 	tf_conns_child_reset();
 	tf_resolve_child_reset();
+	tf_totals_child_reset();
 	st.pid = getpid();
 	memset(&st.n, 0, sizeof(st.n));
 	tf_depth--;
@@ -105,6 +126,13 @@ static void atfork_child(void)
 
 static void init_once(void)
 {
+	char err[512];
+
+	if (tf_prices_init(&st.prices, err, sizeof(err)) < 0 ||
+	    tf_config_apply_prices(&st.cfg, &st.prices) < 0)
+		tf_log(TF_LOG_ERROR, "price table: %s", err);
+	tf_events_setup(secure_getenv("TOKENFENCE_EVENTS"), secure_getenv("TOKENFENCE_RUN_DIR"));
+	tf_totals_set_identity(st.enforced, st.workflow, st.scope);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -113,28 +141,71 @@ void tf_state_ready(void)
 	pthread_once(&ready_once, init_once);
 }
 
-/* Invalid TokenFence settings stop the program before it runs unguarded. */
+/* Invalid TokenFence settings stop the program before it runs unguarded.
+ * The message is one line that already names the file and line, or the
+ * variable. Exit status 3, as the CLI's for a config error. */
 static void refuse_to_start(const char *what)
 {
-	char line[512];
-	int n = snprintf(line, sizeof(line), "tokenfence: %s\n", what);
+	char line[700];
+	int n = snprintf(line, sizeof(line), "%s\n", what);
 
 	(void)!write(2, line, n > 0 ? (size_t)n : 0);
 	_exit(3);
 }
 
+static const char *env(const char *name)
+{
+	return secure_getenv(name);
+}
+
+/* Reads the config file, if any, whole; NULL with a message on failure. */
+static char *read_config_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t n = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "tokenfence: %s: cannot read the config file: %s", path,
+			 strerror(errno));
+		return NULL;
+	}
+	text = malloc(TF_CONFIG_MAX_SIZE + 1);
+	while (text && n <= TF_CONFIG_MAX_SIZE &&
+	       (r = read(fd, text + n, TF_CONFIG_MAX_SIZE + 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	if (!text || n > TF_CONFIG_MAX_SIZE) {
+		snprintf(err, errlen, "tokenfence: %s: config file too large (over %zu bytes)", path,
+			 TF_CONFIG_MAX_SIZE);
+		free(text);
+		return NULL;
+	}
+	*len = n;
+	return text;
+}
+
+/* Settings come from the environment and TOKENFENCE_CONFIG; an invalid
+ * one stops the program here, before it can run unguarded. */
 static void read_environment(void)
 {
-	const char *hosts = secure_getenv("TOKENFENCE_HOSTS");
 	const char *dbg = secure_getenv("TOKENFENCE_DEBUG");
-	char err[300], msg[400];
+	const char *path = secure_getenv("TOKENFENCE_CONFIG");
+	char err[600];
+	char *text = NULL;
+	size_t len = 0;
 
 	tf_log_setup(secure_getenv("TOKENFENCE_LOG"), dbg && *dbg && strcmp(dbg, "0") != 0);
 	st.stats_path = secure_getenv("TOKENFENCE_STATS");
-	if (hosts && tf_hosts_parse_list(&st.hosts, hosts, err, sizeof(err)) < 0) {
-		snprintf(msg, sizeof(msg), "TOKENFENCE_HOSTS: %s", err);
-		refuse_to_start(msg);
-	}
+	st.workflow = secure_getenv("TOKENFENCE_WORKFLOW");
+	if (path && *path && !(text = read_config_file(path, &len, err, sizeof(err))))
+		refuse_to_start(err);
+	if (tf_config_load(&st.cfg, path && *path ? path : NULL, text, len, env, err, sizeof(err)) < 0)
+		refuse_to_start(err);
+	free(text);
+	snprintf(st.scope, sizeof(st.scope), "%s",
+		 st.cfg.scope ? st.cfg.scope : st.workflow && *st.workflow ? st.workflow : "process");
 }
 
 __attribute__((constructor)) static void tf_state_constructor(void)

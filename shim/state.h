@@ -15,8 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "conn.h"
 #include "hosts.h"
+#include "prices.h"
 
 /*
  * Per-thread re-entry depth. Hooks do their work only at depth 0; anything
@@ -33,6 +35,10 @@ bool tf_state_inert(void);
 void tf_state_ready(void);
 
 const tf_hosts *tf_state_hosts(void);
+const tf_config *tf_state_config(void);
+const tf_prices *tf_state_prices(void);
+/* The scope name calls are booked under (config scope, workflow, "process"). */
+const char *tf_state_scope_name(void);
 /* Whether a connection without SNI can still be guarded: only if a user
  * host rule might match what its Host header says. */
 bool tf_state_may_guard_without_sni(void);

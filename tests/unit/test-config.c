@@ -157,6 +157,7 @@ Test(config, every_key)
 	cr_expect(c.prices[0].price.input == 2750000 && c.prices[0].price.cache_read == 1375000 &&
 		  c.prices[0].price.cache_write == TF_PRICE_UNSET);
 	cr_expect_str_eq(tf_config_deployment(&c, "my-gpt", 6), "gpt-4o");
+	cr_expect_str_eq(tf_config_deployment(&c, "My-GPT", 6), "gpt-4o");
 	cr_expect_null(tf_config_deployment(&c, "my-gp", 5));
 	cr_expect(!c.clamp_max_tokens);
 	cr_expect_eq(c.min_max_tokens, 256);

@@ -1,0 +1,422 @@
+#include "adapt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool tf_json_u64(const tf_json_value *obj, const char *key, uint64_t *out)
+{
+	const tf_json_value *v = obj ? tf_json_get(obj, key) : NULL;
+	int64_t x;
+
+	if (!v || tf_json_int64(v, &x) < 0 || x < 0)
+		return false;
+	*out = (uint64_t)x;
+	return true;
+}
+
+/* obj.a.b as an unsigned integer. */
+static bool u64_at(const tf_json_value *obj, const char *a, const char *b, uint64_t *out)
+{
+	const tf_json_value *o = obj ? tf_json_get(obj, a) : NULL;
+
+	return o && o->type == TF_JSON_OBJECT && tf_json_u64(o, b, out);
+}
+
+static bool has_bytes(const uint8_t *p, size_t n, const char *lit)
+{
+	return n && memmem(p, n, lit, strlen(lit)) != NULL;
+}
+
+static size_t count_bytes(const uint8_t *p, size_t n, const char *lit)
+{
+	size_t k = 0, l = strlen(lit);
+	const uint8_t *q = p, *end = p + n;
+
+	while (q < end && (q = memmem(q, (size_t)(end - q), lit, l)) != NULL) {
+		k++;
+		q += l;
+	}
+	return k;
+}
+
+static void copy_model(char *dst, const char *src, size_t n)
+{
+	if (n >= TF_CALL_MODEL_MAX)
+		n = TF_CALL_MODEL_MAX - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+/* ---- the request ---- */
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* The output limit a Bedrock InvokeModel body sets, by model family. The
+ * family decides which key the model honours: reading another would
+ * under-reserve. An unknown family counts the largest key present. */
+static uint64_t bedrock_invoke_max_out(const char *model, const tf_json_value *b)
+{
+	char base[TF_CALL_MODEL_MAX];
+	uint64_t v = 0, w = 0;
+
+	if (tf_model_base(TF_PROVIDER_BEDROCK, model, strlen(model), base, sizeof(base)) < 0)
+		snprintf(base, sizeof(base), "%s", model);
+	if (strncmp(base, "anthropic.", 10) == 0) {
+		if (!tf_json_u64(b, "max_tokens", &v))
+			tf_json_u64(b, "max_tokens_to_sample", &v);
+	} else if (strncmp(base, "amazon.titan", 12) == 0) {
+		u64_at(b, "textGenerationConfig", "maxTokenCount", &v);
+	} else if (strncmp(base, "amazon.nova", 11) == 0) {
+		u64_at(b, "inferenceConfig", "maxTokens", &v);
+		u64_at(b, "inferenceConfig", "max_new_tokens", &w);
+		v = max_u64(v, w);
+	} else if (strncmp(base, "meta.", 5) == 0) {
+		tf_json_u64(b, "max_gen_len", &v);
+	} else if (strncmp(base, "mistral.", 8) == 0 || strncmp(base, "cohere.", 7) == 0) {
+		tf_json_u64(b, "max_tokens", &v);
+	} else {
+		static const char *const keys[] = { "max_tokens", "max_tokens_to_sample", "max_gen_len",
+						    "maxTokens", "max_new_tokens" };
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (tf_json_u64(b, keys[i], &w))
+				v = max_u64(v, w);
+		if (u64_at(b, "textGenerationConfig", "maxTokenCount", &w))
+			v = max_u64(v, w);
+		if (u64_at(b, "inferenceConfig", "maxTokens", &w))
+			v = max_u64(v, w);
+	}
+	return v;
+}
+
+static uint64_t openai_max_out(const tf_action *a, const tf_json_value *b)
+{
+	uint64_t v = 0, w = 0;
+
+	if (strstr(a->operation, "Responses")) {
+		tf_json_u64(b, "max_output_tokens", &v);
+		return v;
+	}
+	/* max_completion_tokens includes reasoning; a body with both is
+	 * bounded by the larger. */
+	tf_json_u64(b, "max_completion_tokens", &v);
+	tf_json_u64(b, "max_tokens", &w);
+	return max_u64(v, w);
+}
+
+static uint64_t request_max_out(const tf_call *c, const tf_json_value *b)
+{
+	const char *op = c->act.operation;
+
+	if (!b || b->type != TF_JSON_OBJECT)
+		return 0;
+	if (strcmp(op, "Converse") == 0 || strcmp(op, "ConverseStream") == 0) {
+		uint64_t v = 0;
+		u64_at(b, "inferenceConfig", "maxTokens", &v);
+		return v;
+	}
+	if (c->provider == TF_PROVIDER_AZURE || strncmp(op, "OpenAI", 6) == 0)
+		return openai_max_out(&c->act, b);
+	return bedrock_invoke_max_out(c->model, b);
+}
+
+static bool body_streams(const tf_json_value *b)
+{
+	const tf_json_value *s = b ? tf_json_get(b, "stream") : NULL;
+
+	return s && s->type == TF_JSON_TRUE;
+}
+
+static const char *body_model(const tf_json_value *b, size_t *n)
+{
+	static const char *const keys[] = { "modelId", "model", "foundationModel" };
+
+	for (size_t i = 0; b && b->type == TF_JSON_OBJECT && i < 3; i++) {
+		const tf_json_value *v = tf_json_get(b, keys[i]);
+		if (v && v->type == TF_JSON_STRING) {
+			*n = v->u.str.len;
+			return v->u.str.s;
+		}
+	}
+	return NULL;
+}
+
+static int map_action(tf_call *call, const tf_req_view *rq, const tf_json_value *body)
+{
+	const tf_h1_head *h = rq->head;
+	tf_action_req ar = {
+		.provider = call->provider,
+		.service = call->provider == TF_PROVIDER_BEDROCK
+				   ? tf_bedrock_service_from_host(rq->host, strlen(rq->host))
+				   : TF_BEDROCK_SVC_UNKNOWN,
+		.method = h->method,
+		.method_len = h->method_len,
+		.target = h->target,
+		.target_len = h->target_len,
+	};
+
+	ar.body_model = body_model(body, &ar.body_model_len);
+	return tf_action_map(&ar, &call->act);
+}
+
+/* Input bound: see policy/call.h for why these terms make it an upper bound. */
+static uint64_t input_bound(const tf_req_view *rq)
+{
+	uint64_t b = rq->body_len + TF_CALL_TEMPLATE_OVERHEAD;
+
+	if (has_bytes(rq->body, rq->body_len, "\"tools\"") ||
+	    has_bytes(rq->body, rq->body_len, "\"toolConfig\""))
+		b += TF_CALL_TOOLS_OVERHEAD;
+	b += TF_CALL_IMAGE_URL_TOKENS * (count_bytes(rq->body, rq->body_len, "\"image_url\"") +
+					 count_bytes(rq->body, rq->body_len, "\"s3Location\""));
+	return b;
+}
+
+static unsigned cache_writes(const tf_req_view *rq)
+{
+	unsigned w = 0;
+
+	if (has_bytes(rq->body, rq->body_len, "cache_control") ||
+	    has_bytes(rq->body, rq->body_len, "cachePoint"))
+		w |= TF_CACHE_WRITE_5M;
+	if (w && has_bytes(rq->body, rq->body_len, "\"1h\""))
+		w |= TF_CACHE_WRITE_1H;
+	return w;
+}
+
+int tf_adapt_request(tf_call *call, const tf_req_view *rq, const tf_config *cfg,
+		     const tf_prices *prices)
+{
+	tf_json_doc doc = { 0 };
+	const tf_json_value *body = NULL;
+	const char *m, *dep;
+	size_t mlen = 0;
+	int r;
+
+	if (rq->body_len && tf_json_parse(&doc, (const char *)rq->body, rq->body_len, NULL, NULL) == 0)
+		body = doc.root;
+	r = map_action(call, rq, body);
+	if (r < 0)
+		goto out;
+	call->invoke = (call->act.flags & TF_ACTION_INVOKE) != 0;
+	call->stream = (call->act.flags & TF_ACTION_STREAM) ||
+		       ((call->act.flags & TF_ACTION_STREAM_BY_BODY) && body_streams(body));
+	m = tf_action_model(&call->act, &mlen);
+	if (m)
+		copy_model(call->model, m, mlen);
+	if (!call->invoke)
+		goto out;
+	call->body_unreadable = rq->body_len > 0 && !body;
+	dep = call->provider == TF_PROVIDER_AZURE ? tf_config_deployment(cfg, m ? m : "", mlen) : NULL;
+	snprintf(call->price_model, sizeof(call->price_model), "%s", dep ? dep : call->model);
+	call->max_out = request_max_out(call, body);
+	call->input_bound = input_bound(rq);
+	call->cache_writes = cache_writes(rq);
+	tf_call_price(call, prices);
+out:
+	tf_json_doc_free(&doc);
+	return r < 0 ? r : 0;
+}
+
+/* ---- the response ---- */
+
+static bool header_u64(const tf_h1_head *h, const char *name, uint64_t *out)
+{
+	const tf_h1_header *f = tf_h1_find(h, name);
+	uint64_t v = 0;
+
+	if (!f || f->value_len == 0 || f->value_len > 19)
+		return false;
+	for (size_t i = 0; i < f->value_len; i++) {
+		if (f->value[i] < '0' || f->value[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(f->value[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+void tf_adapt_response_head(tf_call *call, const tf_h1_head *h)
+{
+	uint64_t in, out, cr = 0, cw = 0;
+
+	call->status = h->status;
+	if (call->provider != TF_PROVIDER_BEDROCK || h->status < 200 || h->status >= 300)
+		return;
+	if (!header_u64(h, "x-amzn-bedrock-input-token-count", &in) ||
+	    !header_u64(h, "x-amzn-bedrock-output-token-count", &out))
+		return;
+	header_u64(h, "x-amzn-bedrock-cache-read-input-token-count", &cr);
+	header_u64(h, "x-amzn-bedrock-cache-write-input-token-count", &cw);
+	memset(&call->usage, 0, sizeof(call->usage));
+	call->usage.input = in;
+	call->usage.output = out;
+	call->usage.cache_read = cr;
+	call->usage.cache_write = cw;
+	call->usage_from = TF_USAGE_HEADERS;
+}
+
+bool tf_adapt_openai_usage(const tf_json_value *u, tf_usage *out)
+{
+	uint64_t prompt, completion = 0, cached = 0, reasoning = 0;
+
+	if (!u || u->type != TF_JSON_OBJECT)
+		return false;
+	if (tf_json_u64(u, "prompt_tokens", &prompt)) {
+		tf_json_u64(u, "completion_tokens", &completion);
+		u64_at(u, "prompt_tokens_details", "cached_tokens", &cached);
+		u64_at(u, "completion_tokens_details", "reasoning_tokens", &reasoning);
+	} else if (tf_json_u64(u, "input_tokens", &prompt)) {
+		/* Responses API */
+		tf_json_u64(u, "output_tokens", &completion);
+		u64_at(u, "input_tokens_details", "cached_tokens", &cached);
+		u64_at(u, "output_tokens_details", "reasoning_tokens", &reasoning);
+	} else {
+		return false;
+	}
+	tf_usage_from_openai(out, prompt, cached, completion, reasoning);
+	return true;
+}
+
+/* Usage in a Bedrock body: Converse, Anthropic, Nova, Titan, Llama, Cohere. */
+bool tf_adapt_bedrock_usage(const tf_json_value *r, tf_usage *u)
+{
+	const tf_json_value *us = tf_json_get(r, "usage");
+	uint64_t in = 0, out = 0;
+
+	memset(u, 0, sizeof(*u));
+	if (us && us->type == TF_JSON_OBJECT) {
+		if (tf_json_u64(us, "inputTokens", &in)) { /* Converse, Nova */
+			tf_json_u64(us, "outputTokens", &out);
+			if (!tf_json_u64(us, "cacheReadInputTokens", &u->cache_read))
+				tf_json_u64(us, "cacheReadInputTokenCount", &u->cache_read);
+			if (!tf_json_u64(us, "cacheWriteInputTokens", &u->cache_write))
+				tf_json_u64(us, "cacheWriteInputTokenCount", &u->cache_write);
+		} else if (tf_json_u64(us, "input_tokens", &in)) { /* Anthropic */
+			tf_json_u64(us, "output_tokens", &out);
+			tf_json_u64(us, "cache_read_input_tokens", &u->cache_read);
+			tf_json_u64(us, "cache_creation_input_tokens", &u->cache_write);
+		} else {
+			return false;
+		}
+	} else if (tf_json_u64(r, "inputTextTokenCount", &in)) { /* Titan */
+		const tf_json_value *res = tf_json_get(r, "results");
+		for (size_t i = 0; res && res->type == TF_JSON_ARRAY && i < res->u.arr.n; i++) {
+			uint64_t t = 0;
+			tf_json_u64(&res->u.arr.items[i], "tokenCount", &t);
+			out += t;
+		}
+	} else if (tf_json_u64(r, "prompt_token_count", &in)) { /* Llama */
+		tf_json_u64(r, "generation_token_count", &out);
+	} else {
+		return false;
+	}
+	u->input = in;
+	u->output = out;
+	return true;
+}
+
+/* The error bodies AWS and Azure send when they refuse a call before any
+ * model runs: nothing is billed. */
+static bool provider_error(const tf_call *c, const tf_json_value *r, bool *bills_prompt)
+{
+	const tf_json_value *e;
+
+	*bills_prompt = false;
+	if (!r || r->type != TF_JSON_OBJECT)
+		return false;
+	if (c->provider == TF_PROVIDER_BEDROCK)
+		return tf_json_get(r, "message") || tf_json_get(r, "Message") ||
+		       tf_json_get(r, "__type");
+	e = tf_json_get(r, "error");
+	if (!e || e->type != TF_JSON_OBJECT)
+		return false;
+	/* Azure bills the prompt of a request its content filter rejected. */
+	e = tf_json_get(e, "code");
+	*bills_prompt = e && e->type == TF_JSON_STRING && strcmp(e->u.str.s, "content_filter") == 0;
+	return true;
+}
+
+static void reprice_by_response(tf_call *c, const tf_json_value *r, const tf_config *cfg,
+				const tf_prices *prices)
+{
+	const tf_json_value *m = r ? tf_json_get(r, "model") : NULL;
+
+	if (!m || m->type != TF_JSON_STRING || m->u.str.len == 0)
+		return;
+	copy_model(c->response_model, m->u.str.s, m->u.str.len);
+	/* A deployment the config maps, or one named like a model we know, is
+	 * already priced right; only an unknown one learns its model here. */
+	if (c->provider != TF_PROVIDER_AZURE || c->match != TF_PRICE_UNKNOWN)
+		return;
+	{
+		tf_price p;
+		tf_price_match k = tf_prices_lookup(prices, c->provider, m->u.str.s, m->u.str.len, &p);
+		if (k != TF_PRICE_UNKNOWN) {
+			c->price = p;
+			c->match = k;
+			snprintf(c->price_model, sizeof(c->price_model), "%s", c->response_model);
+		}
+	}
+}
+
+void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool complete,
+		     const tf_config *cfg, const tf_prices *prices)
+{
+	tf_json_doc doc = { 0 };
+	const tf_json_value *r = NULL;
+	bool prompt_billed;
+
+	if (!call->invoke)
+		return;
+	if (call->status == 0) {
+		/* The connection ended before any answer: the provider may have
+		 * run the model. */
+		tf_call_settle(call, TF_USAGE_RESERVED, "no response");
+		return;
+	}
+	if (body && len && complete &&
+	    tf_json_parse(&doc, (const char *)body, len, NULL, NULL) == 0)
+		r = doc.root;
+	if (call->status >= 400) {
+		if (provider_error(call, r, &prompt_billed)) {
+			if (prompt_billed) {
+				/* Prompt tokens unknown: charge the prompt's bound. */
+				call->usage = (tf_usage){ .input = call->input_bound };
+				tf_call_settle(call, TF_USAGE_BODY, "content filter: prompt billed");
+			} else {
+				tf_call_settle(call, TF_USAGE_NOT_BILLED, "provider error");
+			}
+		} else {
+			tf_call_settle(call, TF_USAGE_RESERVED, "unrecognised error response");
+		}
+		goto out;
+	}
+	reprice_by_response(call, r, cfg, prices);
+	if (call->usage_from == TF_USAGE_HEADERS) {
+		tf_call_settle(call, TF_USAGE_HEADERS, NULL);
+		goto out;
+	}
+	if (r) {
+		tf_usage u = { 0 };
+		bool ok = call->provider == TF_PROVIDER_AZURE || strncmp(call->act.operation, "OpenAI", 6) == 0
+				  ? tf_adapt_openai_usage(tf_json_get(r, "usage"), &u)
+				  : tf_adapt_bedrock_usage(r, &u);
+		if (ok) {
+			call->usage = u;
+			tf_call_settle(call, TF_USAGE_BODY, NULL);
+			goto out;
+		}
+	}
+	tf_call_settle(call, TF_USAGE_RESERVED,
+		       !body || !len ? "response body not readable"
+		       : !complete   ? "response body cut short or over the cap"
+		       : !r          ? "response body is not JSON"
+				     : "no usage in the response");
+out:
+	tf_json_doc_free(&doc);
+}

@@ -1,0 +1,162 @@
+#include "exchange.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapt.h"
+#include "conn.h"
+#include "events.h"
+#include "log.h"
+#include "state.h"
+#include "totals.h"
+
+tf_exchange *tf_exchange_front(tf_conn *c)
+{
+	return c->ex_head;
+}
+
+static void push(tf_conn *c, tf_exchange *ex)
+{
+	if (c->ex_tail)
+		c->ex_tail->next = ex;
+	else
+		c->ex_head = ex;
+	c->ex_tail = ex;
+}
+
+static tf_exchange *pop(tf_conn *c)
+{
+	tf_exchange *ex = c->ex_head;
+
+	if (ex) {
+		c->ex_head = ex->next;
+		if (!c->ex_head)
+			c->ex_tail = NULL;
+	}
+	return ex;
+}
+
+static void ex_free(tf_exchange *ex)
+{
+	if (ex->dec_live)
+		tf_decoder_free(&ex->dec);
+	tf_buf_free(&ex->body);
+	free(ex);
+}
+
+tf_exchange *tf_exchange_open(tf_conn *c, const tf_h1_head *h, const uint8_t *body, size_t len)
+{
+	tf_exchange *ex = calloc(1, sizeof(*ex));
+	tf_req_view rq = { .head = h, .host = c->host, .body = body, .body_len = len };
+	tf_call *call;
+
+	if (!ex) {
+		tf_log(TF_LOG_ERROR, "out of memory tracking a request to %s; it is not accounted", c->host);
+		return NULL;
+	}
+	call = &ex->call;
+	tf_call_init(call, c->provider);
+	tf_buf_init(&ex->body, TF_EX_BODY_CAP);
+	ex->head_request = tf_h1_token_eq(h->method, h->method_len, "HEAD");
+	if (tf_adapt_request(call, &rq, tf_state_config(), tf_state_prices()) < 0)
+		tf_log(TF_LOG_WARN, "%s: request to %.*s could not be mapped to an action", c->host,
+		       (int)(h->target_len > 120 ? 120 : h->target_len), h->target);
+	if (call->invoke && call->match == TF_PRICE_UNKNOWN) {
+		tf_events_note("warning", call, tf_state_scope_name(),
+			       "unknown model %s: priced at the most expensive %s model",
+			       call->price_model, tf_provider_name(call->provider));
+		tf_log(TF_LOG_WARN, "unknown model %s: priced at the most expensive %s model",
+		       call->price_model, tf_provider_name(call->provider));
+	}
+	if (call->body_unreadable)
+		tf_log(TF_LOG_WARN, "%s: request body is not JSON; bounded by its size and the "
+		       "model's maximum output", call->act.action);
+	push(c, ex);
+	return ex;
+}
+
+void tf_exchange_response_head(tf_conn *c, const tf_h1_head *h)
+{
+	tf_exchange *ex = c->ex_head;
+	const tf_h1_header *enc;
+	tf_decode_kind kind = TF_DECODE_IDENTITY;
+
+	/* Interim answers (100 Continue, 103) precede the real one. */
+	if (!ex || (h->status >= 100 && h->status < 200 && h->status != 101))
+		return;
+	ex->answered = true;
+	tf_adapt_response_head(&ex->call, h);
+	if (!ex->call.invoke)
+		return;
+	enc = tf_h1_find(h, "content-encoding");
+	if (enc)
+		kind = tf_decode_kind_of(enc->value, enc->value_len);
+	if (kind == TF_DECODE_UNSUPPORTED ||
+	    tf_decoder_init(&ex->dec, kind, TF_EX_BODY_CAP) < 0) {
+		ex->body_bad = true;
+		return;
+	}
+	ex->dec_live = true;
+}
+
+static int keep_body(void *ctx, const uint8_t *p, size_t n)
+{
+	tf_exchange *ex = ctx;
+
+	if (tf_buf_append(&ex->body, p, n) < 0) {
+		ex->body_bad = true;
+		return -1;
+	}
+	return 0;
+}
+
+void tf_exchange_response_body(tf_conn *c, const uint8_t *p, size_t n)
+{
+	tf_exchange *ex = c->ex_head;
+
+	if (!ex || !ex->answered || !ex->dec_live || ex->body_bad)
+		return;
+	if (tf_decoder_feed(&ex->dec, p, n, keep_body, ex) < 0)
+		ex->body_bad = true;
+}
+
+/* Settles, books and forgets the oldest exchange. */
+static void finish(tf_conn *c, tf_exchange *ex, bool complete)
+{
+	tf_call *call = &ex->call;
+	bool whole = complete && !ex->body_bad && (!ex->dec_live || tf_decoder_finish(&ex->dec) == 0);
+
+	tf_adapt_finish(call, ex->body.data, ex->body.len, whole, tf_state_config(), tf_state_prices());
+	if (call->invoke) {
+		tf_totals_add(call);
+		tf_events_call(call, tf_state_scope_name(), "allow");
+		if (call->usage_from == TF_USAGE_RESERVED) {
+			tf_events_note("warning", call, tf_state_scope_name(),
+				       "usage not readable (%s): charged the worst case", call->note);
+			tf_log(TF_LOG_WARN, "%s: usage not readable (%s); charged the worst case",
+			       call->act.action, call->note);
+		}
+	}
+	ex_free(ex);
+}
+
+void tf_exchange_response_end(tf_conn *c)
+{
+	tf_exchange *ex = c->ex_head;
+
+	if (!ex || !ex->answered)
+		return;
+	pop(c);
+	finish(c, ex, true);
+}
+
+void tf_exchange_close_all(tf_conn *c, const char *why)
+{
+	tf_exchange *ex;
+
+	while ((ex = pop(c)) != NULL) {
+		if (ex->call.invoke)
+			tf_log(TF_LOG_DEBUG, "%s: %s", ex->call.act.action, why);
+		finish(c, ex, false);
+	}
+}
