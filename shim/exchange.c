@@ -8,6 +8,7 @@
 #include "events.h"
 #include "log.h"
 #include "state.h"
+#include "synth.h"
 #include "totals.h"
 
 tf_exchange *tf_exchange_front(tf_conn *c)
@@ -38,10 +39,30 @@ static tf_exchange *pop(tf_conn *c)
 
 static void ex_free(tf_exchange *ex)
 {
+	tf_enforce_release(&ex->enf);
 	if (ex->dec_live)
 		tf_decoder_free(&ex->dec);
 	tf_buf_free(&ex->body);
+	tf_buf_free(&ex->synthetic);
 	free(ex);
+}
+
+static const char *block_event_kind(tf_block_kind k)
+{
+	return k == TF_BLOCK_POLICY ? "policy" : k == TF_BLOCK_APPROVAL ? "approval" : "block";
+}
+
+/* A call that never reached the provider: it costs nothing, and it is
+ * recorded as what stopped it. */
+static void book_blocked(const tf_exchange *ex)
+{
+	const tf_call *call = &ex->call;
+
+	tf_totals_blocked(call);
+	tf_events_note(block_event_kind(ex->enf.kind), call, tf_state_scope_name(),
+		       "TokenFence: %s: %s", tf_block_phrase(ex->enf.kind), ex->enf.detail);
+	tf_log(TF_LOG_INFO, "blocked %s: %s: %s", call->act.action, tf_block_phrase(ex->enf.kind),
+	       ex->enf.detail);
 }
 
 tf_exchange *tf_exchange_open(tf_conn *c, const tf_h1_head *h, const uint8_t *body, size_t len)
@@ -71,8 +92,44 @@ tf_exchange *tf_exchange_open(tf_conn *c, const tf_h1_head *h, const uint8_t *bo
 	if (call->body_unreadable)
 		tf_log(TF_LOG_WARN, "%s: request body is not JSON; bounded by its size and the "
 		       "model's maximum output", call->act.action);
+	tf_enforce_request(call, &ex->enf);
 	push(c, ex);
 	return ex;
+}
+
+void tf_exchange_block(tf_conn *c, tf_exchange *ex, bool standin)
+{
+	tf_buf *out = standin ? &ex->synthetic : &c->inject;
+
+	tf_enforce_release(&ex->enf);
+	if (tf_synth_error(out, c->provider, ex->enf.kind, ex->enf.detail, ex->head_request) < 0)
+		tf_log(TF_LOG_ERROR, "cannot build the answer to a blocked call");
+	if (standin) {
+		ex->standin = true;
+		/* The stand-in is a HEAD request: its answer has no body. */
+		ex->head_request = true;
+		return;
+	}
+	book_blocked(ex);
+	/* Direct answers are only given when ex is the only pending exchange. */
+	if (c->ex_tail == ex) {
+		tf_exchange *p = NULL, *q = c->ex_head;
+		while (q && q != ex) {
+			p = q;
+			q = q->next;
+		}
+		if (p)
+			p->next = NULL;
+		else
+			c->ex_head = NULL;
+		c->ex_tail = p;
+	}
+	ex_free(ex);
+}
+
+bool tf_exchange_swallowing(tf_conn *c)
+{
+	return c->ex_head && c->ex_head->standin;
 }
 
 void tf_exchange_response_head(tf_conn *c, const tf_h1_head *h)
@@ -126,10 +183,19 @@ static void finish(tf_conn *c, tf_exchange *ex, bool complete)
 	tf_call *call = &ex->call;
 	bool whole = complete && !ex->body_bad && (!ex->dec_live || tf_decoder_finish(&ex->dec) == 0);
 
+	if (ex->standin) {
+		/* The stand-in's reply was swallowed; the app gets our answer. */
+		if (tf_buf_append(&c->inject, ex->synthetic.data, ex->synthetic.len) < 0)
+			tf_log(TF_LOG_ERROR, "cannot queue the answer to a blocked call");
+		book_blocked(ex);
+		ex_free(ex);
+		return;
+	}
 	tf_adapt_finish(call, ex->body.data, ex->body.len, whole, tf_state_config(), tf_state_prices());
+	tf_enforce_settle(call, &ex->enf);
 	if (call->invoke) {
 		tf_totals_add(call);
-		tf_events_call(call, tf_state_scope_name(), "allow");
+		tf_events_call(call, tf_state_scope_name(), ex->enf.label);
 		if (call->usage_from == TF_USAGE_RESERVED) {
 			tf_events_note("warning", call, tf_state_scope_name(),
 				       "usage not readable (%s): charged the worst case", call->note);
