@@ -204,8 +204,8 @@ Test(summary, aggregates_the_fixture_exactly)
 	cr_assert_eq(tf_summary_add_text(&s, text, len), 0);
 	cr_expect_eq(s.calls, 7);
 	cr_expect_eq(s.requests, 4);
-	cr_expect_eq(s.blocked, 1);
-	cr_expect_eq(s.denied, 2);
+	cr_expect_eq(s.blocked, 2);
+	cr_expect_eq(s.denied, 3);
 	cr_expect_eq(s.downgraded, 1);
 	cr_expect_eq(s.clamped, 1);
 	cr_expect_eq(s.input, 1250);
@@ -245,7 +245,7 @@ Test(summary, renders_one_screen)
 	cr_expect(strstr(r, "tokenfence: 4 requests, $0.302690 (workflow wf-1)\n") != NULL, "%s", r);
 	cr_expect(strstr(r, "  gpt-4o-mini                                         2        200         40    $0.300000\n") != NULL, "%s", r);
 	cr_expect(strstr(r, "  total                                               4       1250        940    $0.302690\n") != NULL, "%s", r);
-	cr_expect(strstr(r, "  blocked 1, denied 2, downgraded 1, clamped 1\n") != NULL, "%s", r);
+	cr_expect(strstr(r, "  blocked 2, denied 3, downgraded 1, clamped 1\n") != NULL, "%s", r);
 	cr_expect(strstr(r, "  warning: scope wf-1: 75% of the budget used ($0.75 of $1.00)\n") != NULL);
 	cr_expect(strstr(r, "  (1 unreadable record skipped)\n") != NULL);
 	cr_expect(strstr(r, "tokenfence: the command exited with status 7\n") != NULL);
@@ -575,4 +575,39 @@ Test(policy, config_errors_name_file_and_line)
 	cr_expect_lt(tf_cli_config_check("/nonexistent/tf.json", no_env, err, sizeof(err)), 0);
 	cr_expect_str_eq(err, "tokenfence: cannot read /nonexistent/tf.json: No such file or "
 			      "directory");
+}
+
+/* What shim/totals.c answers today: "" for unset names, no budget or scopes. */
+Test(status, minimal_answer_from_the_shim)
+{
+	const char *st = "{\"ok\":true,\"pid\":7,\"exe\":\"curl\",\"workflow\":\"\",\"scope\":\"\","
+			 "\"enforced\":true,\"requests\":1,\"input_tokens\":5,\"output_tokens\":2,"
+			 "\"cached_tokens\":0,\"reasoning_tokens\":0,\"cost_usd\":0.000001,"
+			 "\"cost_pico\":1000000,\"blocked\":0,\"reserved_usd\":0,\"by_model\":{"
+			 "\"gpt-4o-mini\":{\"requests\":1,\"input_tokens\":5,\"output_tokens\":2,"
+			 "\"cached_tokens\":0,\"reasoning_tokens\":0,\"cost_usd\":0.000001,"
+			 "\"cost_pico\":1000000}},\"warnings\":[{\"time\":1746093606,\"scope\":\"\","
+			 "\"message\":\"m\"}]}";
+	tf_status_total t;
+	tf_json_doc doc;
+	tf_proc p;
+	tf_buf out;
+	char *r;
+
+	cr_assert_eq(tf_json_parse(&doc, st, strlen(st), NULL, NULL), 0);
+	p = (tf_proc){ .pid = 7, .st = doc.root };
+	cr_assert_eq(tf_status_sum(&p, 1, &t), 0);
+	tf_buf_init(&out, 1 << 20);
+	cr_assert_eq(tf_status_render_text(&p, 1, &t, &out), 0);
+	r = buf_str(&out);
+	cr_expect(strncmp(r, "pid 7  curl\n", 12) == 0, "%s", r);
+	cr_expect(strstr(r, "  budget none\n") != NULL, "%s", r);
+	cr_expect(strstr(r, "  warning: m\n") != NULL, "%s", r);
+	cr_expect(strstr(r, "cost $0.000001") != NULL, "%s", r);
+	tf_buf_reset(&out);
+	cr_assert_eq(tf_metrics_render(&p, 1, NULL, &out), 0);
+	cr_expect(strstr(buf_str(&out), "tokenfence_requests_total{model=\"gpt-4o-mini\",provider=\"unknown\",scope=\"\"} 1\n") != NULL, "%s", out.data);
+	tf_buf_free(&out);
+	tf_status_total_free(&t);
+	tf_json_doc_free(&doc);
 }
