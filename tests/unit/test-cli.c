@@ -204,8 +204,9 @@ Test(summary, aggregates_the_fixture_exactly)
 	cr_assert_eq(tf_summary_add_text(&s, text, len), 0);
 	cr_expect_eq(s.calls, 7);
 	cr_expect_eq(s.requests, 4);
-	cr_expect_eq(s.blocked, 2);
-	cr_expect_eq(s.denied, 3);
+	/* Only call records count; block/policy/approval events explain them. */
+	cr_expect_eq(s.blocked, 1);
+	cr_expect_eq(s.denied, 2);
 	cr_expect_eq(s.downgraded, 1);
 	cr_expect_eq(s.clamped, 1);
 	cr_expect_eq(s.input, 1250);
@@ -245,7 +246,7 @@ Test(summary, renders_one_screen)
 	cr_expect(strstr(r, "tokenfence: 4 requests, $0.302690 (workflow wf-1)\n") != NULL, "%s", r);
 	cr_expect(strstr(r, "  gpt-4o-mini                                         2        200         40    $0.300000\n") != NULL, "%s", r);
 	cr_expect(strstr(r, "  total                                               4       1250        940    $0.302690\n") != NULL, "%s", r);
-	cr_expect(strstr(r, "  blocked 2, denied 3, downgraded 1, clamped 1\n") != NULL, "%s", r);
+	cr_expect(strstr(r, "  blocked 1, denied 2, downgraded 1, clamped 1\n") != NULL, "%s", r);
 	cr_expect(strstr(r, "  warning: scope wf-1: 75% of the budget used ($0.75 of $1.00)\n") != NULL);
 	cr_expect(strstr(r, "  (1 unreadable record skipped)\n") != NULL);
 	cr_expect(strstr(r, "tokenfence: the command exited with status 7\n") != NULL);

@@ -833,7 +833,9 @@ static const char demo_help[] =
 	"runs real, unmodified clients (boto3, curl, the npm openai SDK on Debian's\n"
 	"node 18 when tools/setup has set it up) under TokenFence, showing accounting\n"
 	"checked against the emulator's bill, a budget with a warning, a downgrade, a\n"
-	"kill switch, and a policy with a denial and a human approval. No network.\n";
+	"kill switch, and a policy with a denial and a human approval. No network.\n"
+	"\n"
+	"Exit status: the demo's own (0 when it ran to the end), 1 if it cannot start.\n";
 
 /*
  * The demo itself is tools/demo/demo.py (it drives several clients and

@@ -154,42 +154,6 @@ static int add_call(tf_summary *s, const tf_json_value *o)
 	return 0;
 }
 
-/*
- * A block, policy or approval event that says a call was stopped: the
- * shim's message carries the phrase its synthetic error carries
- * (DESIGN.md §4). Other events of those kinds (an approval requested or
- * granted) stop nothing.
- */
-static int add_stop_event(tf_summary *s, const tf_json_value *o)
-{
-	const char *msg = str_of(o, "message");
-	const char *model = str_of(o, "gen_ai.request.model");
-	tf_summary_model *m;
-	bool denied;
-
-	if (!msg)
-		return 0;
-	if (strstr(msg, "budget exceeded"))
-		denied = false;
-	else if (strstr(msg, "denied by policy") || strstr(msg, "approval denied"))
-		denied = true;
-	else
-		return 0;
-	/* Calls refused before any model was named (e.g. a fine-tuning job)
-	 * count in the totals only. */
-	if (model) {
-		m = model_of(s, model);
-		if (!m)
-			return -ENOMEM;
-		m->blocked++;
-	}
-	if (denied)
-		s->denied++;
-	else
-		s->blocked++;
-	return 0;
-}
-
 int tf_summary_add_line(tf_summary *s, const char *line, size_t n)
 {
 	const char *event;
@@ -207,9 +171,6 @@ int tf_summary_add_line(tf_summary *s, const char *line, size_t n)
 	} else if (strcmp(event, "warning") == 0) {
 		const char *msg = str_of(doc.root, "message");
 		r = msg ? add_warning(s, msg) : 0;
-	} else if (strcmp(event, "block") == 0 || strcmp(event, "policy") == 0 ||
-		   strcmp(event, "approval") == 0) {
-		r = add_stop_event(s, doc.root);
 	}
 	tf_json_doc_free(&doc);
 	return r;
