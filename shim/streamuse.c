@@ -439,7 +439,6 @@ static int on_frame(void *ctx, const tf_es_message *m)
 	size_t mtn, vn, wn;
 
 	s->boundary += m->raw_len;
-	s->events++;
 	if (!tf_es_find_string(m, ":message-type", &mt, &mtn))
 		return 0;
 	if (span_is(mt, mtn, "exception")) {
@@ -684,7 +683,7 @@ static void hide_verdict(tf_streamuse *s, const tf_json_value *root)
 {
 	const tf_json_member *u = tf_json_get_member(root, "usage");
 	const tf_json_value *ch = tf_json_get(root, "choices");
-	size_t df, dt, mf, mt;
+	size_t df = 0, dt = 0, mf = 0, mt = 0;
 
 	if (!u)
 		return;
@@ -706,7 +705,6 @@ static int on_sse_event(void *ctx, const tf_sse_event *ev)
 	tf_streamuse *s = ctx;
 	tf_json_doc doc = { 0 };
 
-	s->events++;
 	if (ev->data_len >= 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
 		if (s->end == TF_SU_RUNNING)
 			s->end = TF_SU_ENDED;

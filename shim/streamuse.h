@@ -58,6 +58,17 @@
  * charges the call conservatively. Memory stays bounded by those caps. A
  * chunk whose JSON or base64 does not parse is not fatal: its payload bytes
  * are added to the estimate and parsing goes on.
+ *
+ * Settling a call from these facts: final usage on a readable stream is
+ * exact (TF_USAGE_STREAM); an unreadable stream is charged conservatively
+ * (TF_USAGE_RESERVED); a stream that was cut, failed, or never carried usage
+ * is charged tf_streamuse_usage_so_far(), with the call's input bound when
+ * the input is not known: never 0.
+ *
+ * Typical use: tf_streamuse_init(&su, call->act.operation,
+ * call->max_out_bound, flags) when the response head says 200, feed every
+ * decoded body piece, tf_streamuse_finish() at its end or when the
+ * connection goes.
  */
 #ifndef TF_STREAMUSE_H
 #define TF_STREAMUSE_H
@@ -162,7 +173,7 @@ typedef struct tf_streamuse {
 	char err_type[TF_SU_ERR_TYPE_MAX];
 	char err_msg[TF_SU_ERR_MSG_MAX];
 	const char *unreadable;
-	uint64_t events, bad_events;
+	uint64_t bad_events;  /* frames or events whose JSON or base64 did not parse */
 } tf_streamuse;
 
 /* The stream format of an operation; TF_SU_UNKNOWN for a non-streaming one. */
