@@ -4,10 +4,12 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "approvals.h"
 #include "conn.h"
 #include "events.h"
 #include "log.h"
 #include "state.h"
+#include "synth.h"
 #include "totals.h"
 
 tf_exchange *tf_exchange_front(tf_conn *c)
@@ -38,10 +40,45 @@ static tf_exchange *pop(tf_conn *c)
 
 static void ex_free(tf_exchange *ex)
 {
+	tf_enforce_release(&ex->enf);
 	if (ex->dec_live)
 		tf_decoder_free(&ex->dec);
 	tf_buf_free(&ex->body);
+	tf_buf_free(&ex->synthetic);
 	free(ex);
+}
+
+/* A call that never reached the provider: it costs nothing, and it is
+ * recorded as what stopped it. */
+static void book_blocked(tf_exchange *ex)
+{
+	static const char *const decision[] = {
+		[TF_BLOCK_BUDGET] = "block",
+		[TF_BLOCK_POLICY] = "deny",
+		[TF_BLOCK_APPROVAL] = "approval_denied",
+	};
+	tf_call *call = &ex->call;
+
+	tf_totals_blocked(call);
+	snprintf(call->note, sizeof(call->note), "%s", tf_block_phrase(ex->enf.kind));
+	call->cost = 0;
+	tf_events_call(call, tf_state_scope_name(), decision[ex->enf.kind]);
+	tf_events_note("block", call, tf_state_scope_name(),
+		       "TokenFence: %s: %s", tf_block_phrase(ex->enf.kind), ex->enf.detail);
+	tf_log(TF_LOG_INFO, "blocked %s: %s: %s", call->act.action, tf_block_phrase(ex->enf.kind),
+	       ex->enf.detail);
+}
+
+/* The audit trail: every decision a policy makes, with the rule behind it. */
+static void audit_policy(const tf_exchange *ex)
+{
+	char rule[320];
+
+	if (!tf_state_config()->has_policy)
+		return;
+	tf_decision_format(&ex->enf.rule, rule, sizeof(rule));
+	tf_events_note("policy", &ex->call, tf_state_scope_name(), "%s %s: %s",
+		       tf_effect_name(ex->enf.rule.effect), ex->call.act.action, rule);
 }
 
 tf_exchange *tf_exchange_open(tf_conn *c, const tf_h1_head *h, const uint8_t *body, size_t len)
@@ -71,8 +108,45 @@ tf_exchange *tf_exchange_open(tf_conn *c, const tf_h1_head *h, const uint8_t *bo
 	if (call->body_unreadable)
 		tf_log(TF_LOG_WARN, "%s: request body is not JSON; bounded by its size and the "
 		       "model's maximum output", call->act.action);
+	tf_enforce_request(call, &ex->enf);
+	audit_policy(ex);
 	push(c, ex);
 	return ex;
+}
+
+void tf_exchange_block(tf_conn *c, tf_exchange *ex, bool standin)
+{
+	tf_buf *out = standin ? &ex->synthetic : &c->inject;
+
+	tf_enforce_release(&ex->enf);
+	if (tf_synth_error(out, c->provider, ex->enf.kind, ex->enf.detail, ex->head_request) < 0)
+		tf_log(TF_LOG_ERROR, "cannot build the answer to a blocked call");
+	if (standin) {
+		ex->standin = true;
+		/* The stand-in is a HEAD request: its answer has no body. */
+		ex->head_request = true;
+		return;
+	}
+	book_blocked(ex);
+	/* Direct answers are only given when ex is the only pending exchange. */
+	if (c->ex_tail == ex) {
+		tf_exchange *p = NULL, *q = c->ex_head;
+		while (q && q != ex) {
+			p = q;
+			q = q->next;
+		}
+		if (p)
+			p->next = NULL;
+		else
+			c->ex_head = NULL;
+		c->ex_tail = p;
+	}
+	ex_free(ex);
+}
+
+bool tf_exchange_swallowing(tf_conn *c)
+{
+	return c->ex_head && c->ex_head->standin;
 }
 
 void tf_exchange_response_head(tf_conn *c, const tf_h1_head *h)
@@ -126,10 +200,21 @@ static void finish(tf_conn *c, tf_exchange *ex, bool complete)
 	tf_call *call = &ex->call;
 	bool whole = complete && !ex->body_bad && (!ex->dec_live || tf_decoder_finish(&ex->dec) == 0);
 
+	if (ex->standin) {
+		/* The stand-in's reply was swallowed; the app gets our answer. */
+		if (tf_buf_append(&c->inject, ex->synthetic.data, ex->synthetic.len) < 0)
+			tf_log(TF_LOG_ERROR, "cannot queue the answer to a blocked call");
+		book_blocked(ex);
+		ex_free(ex);
+		return;
+	}
+	if (ex->approved_fp && call->status == 0)
+		tf_approvals_remember_retry(ex->approved_fp);
 	tf_adapt_finish(call, ex->body.data, ex->body.len, whole, tf_state_config(), tf_state_prices());
+	tf_enforce_settle(call, &ex->enf);
 	if (call->invoke) {
 		tf_totals_add(call);
-		tf_events_call(call, tf_state_scope_name(), "allow");
+		tf_events_call(call, tf_state_scope_name(), ex->enf.label);
 		if (call->usage_from == TF_USAGE_RESERVED) {
 			tf_events_note("warning", call, tf_state_scope_name(),
 				       "usage not readable (%s): charged the worst case", call->note);

@@ -20,10 +20,7 @@
  * Seeds (tests/fuzz/corpus/streamuse): every stream of tests/data/streams
  * behind its two header bytes, plus a few hand-made ones.
  *
- * Fuzz: clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ishim -Ipolicy \
- *         tests/fuzz/fuzz-streamuse.c build/shim/libtfshimcore.a build/policy/libtfpolicy.a \
- *         -lz -lm -o fuzz-streamuse && ./fuzz-streamuse tests/fuzz/corpus/streamuse
- * (with build/ configured by clang and the same sanitizers).
+ * Fuzz: tests/fuzz/run 60 streamuse (the corpus replays in `meson test --suite fuzz`).
  */
 #include <inttypes.h>
 #include <stdbool.h>
