@@ -366,6 +366,36 @@ out:
 	free(alt);
 }
 
+bool tf_enforce_live(const tf_call *call, const tf_enforcement *e, uint64_t out_so_far, char *why,
+		     size_t n)
+{
+	tf_scope_state st;
+	char a[32], b[32];
+
+	for (size_t i = 0; E.ledger && i < E.chain_n; i++) {
+		int r;
+
+		TF_CRIT_BEGIN();
+		r = tf_ledger_totals(E.ledger, E.chain[i].name, &st);
+		TF_CRIT_END();
+		if (r == 0 && st.killed) {
+			snprintf(why, n, "budget exceeded: the kill switch of scope '%s' was tripped "
+				 "during the stream", E.chain[i].name);
+			return true;
+		}
+	}
+	if (e->reserved) {
+		tf_money now = tf_price_worst(&call->price, call->input_bound, out_so_far,
+					      call->cache_writes);
+		if (now > e->res.amount) {
+			snprintf(why, n, "budget exceeded: the stream passed its reservation (%s USD of %s USD)",
+				 usd(now, a, sizeof(a)), usd(e->res.amount, b, sizeof(b)));
+			return true;
+		}
+	}
+	return false;
+}
+
 static void report_warnings(const tf_budget_events *ev, const tf_call *call)
 {
 	for (uint32_t i = 0; i < ev->n; i++) {
