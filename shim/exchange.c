@@ -155,8 +155,10 @@ bool tf_exchange_swallowing(tf_conn *c)
 	return ex && (ex->standin || (ex->managed && ex->answered));
 }
 
-/* Live checks happen every this many output tokens of a stream. */
-#define LIVE_CHECK_TOKENS 64
+/* Live checks happen every this many bytes of a stream (a few events):
+ * often enough to stop within a second of a kill, rarely enough to cost
+ * nothing measurable (one ledger read). */
+#define LIVE_CHECK_BYTES 2048
 
 static bool identity(const tf_h1_head *h)
 {
@@ -175,7 +177,7 @@ static int start_stream(tf_exchange *ex, const tf_h1_head *h)
 		return 0;
 	}
 	ex->su_live = true;
-	ex->next_check = LIVE_CHECK_TOKENS;
+	ex->next_check = LIVE_CHECK_BYTES;
 	if (!h->chunked || !identity(h)) {
 		if (ex->hide_usage)
 			tf_log(TF_LOG_WARN, "%s: the stream is %s; the usage chunk TokenFence asked for "
@@ -277,9 +279,9 @@ static void live_check(tf_conn *c, tf_exchange *ex)
 {
 	char why[256];
 
-	if (ex->cut || tf_streamuse_output_estimate(&ex->su) < ex->next_check)
+	if (ex->cut || tf_streamuse_fed(&ex->su) < ex->next_check)
 		return;
-	ex->next_check = tf_streamuse_output_estimate(&ex->su) + LIVE_CHECK_TOKENS;
+	ex->next_check = tf_streamuse_fed(&ex->su) + LIVE_CHECK_BYTES;
 	if (tf_enforce_live(&ex->call, &ex->enf, tf_streamuse_output_estimate(&ex->su), why,
 			    sizeof(why)))
 		cut_stream(c, ex, why);
@@ -287,8 +289,12 @@ static void live_check(tf_conn *c, tf_exchange *ex)
 
 static void feed_stream(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
 {
+	/* After a cut the server's rest is discarded, unread: the call is
+	 * settled from what the stream had shown up to the cut. */
+	if (ex->cut)
+		return;
 	tf_streamuse_feed(&ex->su, p, n);
-	if (!ex->managed || ex->cut)
+	if (!ex->managed)
 		return;
 	if (tf_buf_append(&ex->held, p, n) < 0) {
 		/* Cannot happen within the caps streamuse enforces; if it does,
@@ -340,11 +346,12 @@ static void settle_stream(tf_exchange *ex, bool complete)
 	tf_call *call = &ex->call;
 	tf_usage u;
 
-	tf_streamuse_finish(&ex->su);
+	if (!ex->cut)
+		tf_streamuse_finish(&ex->su);
 	if (tf_streamuse_model(&ex->su)[0])
 		snprintf(call->response_model, sizeof(call->response_model), "%s",
 			 tf_streamuse_model(&ex->su));
-	if (tf_streamuse_unreadable(&ex->su)) {
+	if (!ex->cut && tf_streamuse_unreadable(&ex->su)) {
 		tf_call_settle(call, TF_USAGE_RESERVED, tf_streamuse_unreadable(&ex->su));
 		return;
 	}
@@ -353,8 +360,9 @@ static void settle_stream(tf_exchange *ex, bool complete)
 		tf_call_settle(call, TF_USAGE_STREAM, ex->cut ? "stream cut by TokenFence" : NULL);
 		return;
 	}
-	/* Cut, failed or without usage: what was generated, and never less
-	 * than the input the request could have carried. */
+	/* Cut, failed or without usage: the input and the output seen (every
+	 * byte of generated text counted as a token, streamuse.h), which is at
+	 * least what the provider bills for a stream it stopped. */
 	if (!tf_streamuse_usage_so_far(&ex->su, &u))
 		u.input = call->input_bound;
 	call->usage = u;

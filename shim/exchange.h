@@ -63,7 +63,7 @@ typedef struct tf_exchange {
 	tf_su_span drop;    /* the next span to leave out, when have_drop */
 	bool have_drop;
 	bool cut;           /* ended by enforcement: the server's rest is discarded */
-	uint64_t next_check; /* output estimate at which to look at the budget again */
+	uint64_t next_check; /* stream offset at which to look at the budget again */
 } tf_exchange;
 
 struct tf_conn;
