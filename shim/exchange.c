@@ -268,8 +268,8 @@ static void cut_stream(tf_conn *c, tf_exchange *ex, const char *reason)
 	tf_buf_free(&term);
 	ex->cut = true;
 	fd = c->api->get_fd ? c->api->get_fd(c->ssl) : -1;
-	if (fd >= 0)
-		shutdown(fd, SHUT_RDWR);
+	if (fd >= 0 && shutdown(fd, SHUT_RDWR) == 0)
+		ex->cut_closed = true;
 	tf_events_note("block", &ex->call, tf_state_scope_name(), "stream cut: %s", reason);
 	tf_log(TF_LOG_WARN, "%s: stream cut: %s%s", ex->call.act.action, reason,
 	       fd >= 0 ? "" : " (the connection is the app's to close)");
@@ -289,12 +289,14 @@ static void live_check(tf_conn *c, tf_exchange *ex)
 
 static void feed_stream(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
 {
-	/* After a cut the server's rest is discarded, unread: the call is
-	 * settled from what the stream had shown up to the cut. */
-	if (ex->cut)
+	/* After a cut whose connection we shut, the call is settled from what
+	 * the stream had shown. Where we could not shut it (memory BIOs: the
+	 * app owns the transport) the server goes on generating, so the rest
+	 * is still read (not delivered) to book what it really costs. */
+	if (ex->cut_closed)
 		return;
 	tf_streamuse_feed(&ex->su, p, n);
-	if (!ex->managed)
+	if (!ex->managed || ex->cut)
 		return;
 	if (tf_buf_append(&ex->held, p, n) < 0) {
 		/* Cannot happen within the caps streamuse enforces; if it does,
@@ -346,12 +348,12 @@ static void settle_stream(tf_exchange *ex, bool complete)
 	tf_call *call = &ex->call;
 	tf_usage u;
 
-	if (!ex->cut)
+	if (!ex->cut_closed)
 		tf_streamuse_finish(&ex->su);
 	if (tf_streamuse_model(&ex->su)[0])
 		snprintf(call->response_model, sizeof(call->response_model), "%s",
 			 tf_streamuse_model(&ex->su));
-	if (!ex->cut && tf_streamuse_unreadable(&ex->su)) {
+	if (!ex->cut_closed && tf_streamuse_unreadable(&ex->su)) {
 		tf_call_settle(call, TF_USAGE_RESERVED, tf_streamuse_unreadable(&ex->su));
 		return;
 	}

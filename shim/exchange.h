@@ -63,6 +63,7 @@ typedef struct tf_exchange {
 	tf_su_span drop;    /* the next span to leave out, when have_drop */
 	bool have_drop;
 	bool cut;           /* ended by enforcement: the server's rest is discarded */
+	bool cut_closed;    /* ...and the connection shut, so the server stopped */
 	uint64_t next_check; /* stream offset at which to look at the budget again */
 } tf_exchange;
 

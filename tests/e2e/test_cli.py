@@ -151,7 +151,7 @@ def t_run_summary():
     check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
     for want in ["tokenfence: 4 requests, $0.302690 (workflow wf-",
                  "  gpt-4o-mini ", "$0.300000", "  total ", "$0.302690",
-                 "blocked 2, denied 3, downgraded 1, clamped 1",
+                 "blocked 1, denied 2, downgraded 1, clamped 1",
                  "warning: scope wf-1: 75% of the budget used ($0.75 of $1.00)",
                  "(1 unreadable record skipped)",
                  "tokenfence: the command exited with status 0"]:

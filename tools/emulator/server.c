@@ -288,8 +288,8 @@ static int send_response(conn *c, const emu_req *q, emu_resp *r)
 			hard_close(c);
 			return rc;
 		}
-		if (rc == 0)
-			rc = conn_write(c, "0\r\n\r\n", 5);
+		/* The last chunk ("0") is the caller's to send, after billing: a
+		 * client that has read the whole stream finds its bill line. */
 	}
 	return rc;
 }
@@ -509,8 +509,11 @@ static void handle_request(conn *c)
 		c->broken = true;
 	else if (r.close)
 		c->closing = true;
-	if (r.stream)
+	if (r.stream) {
 		bill_stream(c, &q, h, &r, &res);
+		if (!c->broken && !r.truncate && conn_write(c, "0\r\n\r\n", 5) != 0)
+			c->broken = true;
+	}
 	emu_resp_free(&r);
 	cJSON_Delete((cJSON *)q.json);
 }
