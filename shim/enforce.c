@@ -114,11 +114,15 @@ static const char *azure_deployment_for(const tf_config *cfg, const char *model)
 	return model;
 }
 
-static bool downgraded(const tf_call *c, tf_call *alt)
+static bool downgraded(const tf_call *c, tf_call *alt, const tf_enforcement *e)
 {
 	const tf_config *cfg = tf_state_config();
 	char to[TF_CALL_MODEL_MAX];
-	int n = tf_config_downgrade(cfg, c->provider, c->model, strlen(c->model), to, sizeof(to));
+	int n;
+
+	if (e->as_is)
+		return false;
+	n = tf_config_downgrade(cfg, c->provider, c->model, strlen(c->model), to, sizeof(to));
 
 	if (n <= 0 && c->provider == TF_PROVIDER_AZURE && strcmp(c->price_model, c->model) != 0)
 		n = tf_config_downgrade(cfg, c->provider, c->price_model, strlen(c->price_model), to,
@@ -141,12 +145,12 @@ static bool downgraded(const tf_call *c, tf_call *alt)
 
 /* The largest output limit whose worst case fits `room`, if clamping is
  * allowed and it stays at or above min_max_tokens. */
-static bool clamped(const tf_call *c, tf_money room, tf_call *alt)
+static bool clamped(const tf_call *c, tf_money room, tf_call *alt, const tf_enforcement *e)
 {
 	const tf_config *cfg = tf_state_config();
 	uint64_t lo = 0, hi = c->max_out_bound;
 
-	if (!cfg->clamp_max_tokens || room <= 0 || c->price.mode == TF_MODE_EMBEDDING)
+	if (e->as_is || !cfg->clamp_max_tokens || room <= 0 || c->price.mode == TF_MODE_EMBEDDING)
 		return false;
 	if (tf_price_worst(&c->price, c->input_bound, 0, c->cache_writes) > room)
 		return false;
@@ -286,14 +290,14 @@ static void reserve(tf_call *cur, tf_enforcement *e, bool *changed)
 			}
 			break;
 		}
-		if (why.reason == TF_BUDGET_REASON_COST && !*changed && downgraded(cur, alt)) {
+		if (why.reason == TF_BUDGET_REASON_COST && !*changed && downgraded(cur, alt, e)) {
 			*cur = *alt;
 			*changed = true;
 			e->label = "downgrade";
 			continue;
 		}
 		if (why.reason == TF_BUDGET_REASON_COST &&
-		    clamped(cur, why.max_cost - why.spent - why.reserved, alt)) {
+		    clamped(cur, why.max_cost - why.spent - why.reserved, alt, e)) {
 			*cur = *alt;
 			e->label = strcmp(e->label, "downgrade") == 0 ? "downgrade" : "clamp";
 			continue;
@@ -338,11 +342,11 @@ void tf_enforce_budget(tf_call *call, tf_enforcement *e)
 	}
 	*cur = *call;
 	if (cfg->max_cost_per_request >= 0 && cur->worst > cfg->max_cost_per_request) {
-		if (downgraded(cur, alt) && alt->worst <= cfg->max_cost_per_request) {
+		if (downgraded(cur, alt, e) && alt->worst <= cfg->max_cost_per_request) {
 			*cur = *alt;
 			changed = true;
 			e->label = "downgrade";
-		} else if (clamped(cur, cfg->max_cost_per_request, alt)) {
+		} else if (clamped(cur, cfg->max_cost_per_request, alt, e)) {
 			*cur = *alt;
 			e->label = "clamp";
 		} else {
@@ -352,7 +356,7 @@ void tf_enforce_budget(tf_call *call, tf_enforcement *e)
 			goto out;
 		}
 	}
-	if (!changed && past_downgrade_at() && downgraded(cur, alt)) {
+	if (!changed && past_downgrade_at() && downgraded(cur, alt, e)) {
 		*cur = *alt;
 		changed = true;
 		e->label = "downgrade";

@@ -43,6 +43,9 @@ typedef struct tf_enforcement {
 	uint64_t new_max_out;    /* 0 = unchanged */
 	bool reserved;
 	tf_ledger_res res;
+	/* Set by the caller before tf_enforce_budget(): the request cannot be
+	 * changed (it could not be rewritten), so it fits as it is or not at all. */
+	bool as_is;
 } tf_enforcement;
 
 /* Opens the ledger and builds the scope chain and policy from the config.

@@ -207,6 +207,30 @@ static const uint8_t *request_body(tf_conn *c, const tf_h1_head *h, size_t *len)
 }
 
 /*
+ * fail_mode open and the change could not be made: the request goes as the
+ * app wrote it, so it is decided again as it is — its own model, its own
+ * worst case reserved — and blocked if that does not fit. Open means "send
+ * what cannot be rewritten", never "exceed the budget".
+ */
+static int forward_unchanged(tf_conn *c, const tf_h1_head *h, tf_exchange *ex,
+			     const uint8_t *body, size_t blen)
+{
+	tf_req_view rq = { .head = h, .host = c->host, .body = body, .body_len = blen };
+
+	tf_enforce_release(&ex->enf);
+	tf_call_init(&ex->call, c->provider);
+	tf_adapt_request(&ex->call, &rq, tf_state_config(), tf_state_prices());
+	memset(&ex->enf, 0, sizeof(ex->enf));
+	ex->enf.verdict = TF_VERDICT_FORWARD;
+	ex->enf.label = "allow";
+	ex->enf.as_is = true;
+	tf_enforce_budget(&ex->call, &ex->enf);
+	if (ex->enf.verdict == TF_VERDICT_FORWARD)
+		return forward_as_is(c, h);
+	return forward_blocked(c, h, ex);
+}
+
+/*
  * An Azure (or OpenAI-shaped) streaming chat reports usage only when asked
  * to: ask for it, and hide the extra chunk from the app (exchange.c), so
  * the call is booked exactly and the app reads the stream it asked for.
@@ -266,7 +290,7 @@ static int forward_changed(tf_conn *c, const tf_h1_head *h, tf_exchange *ex)
 								   : "blocked (fail_mode closed)");
 	tf_log(TF_LOG_WARN, "%s: cannot rewrite the request (%s)", ex->call.act.action, tf_rw_strerror(r));
 	if (tf_state_config()->fail_mode == TF_FAIL_OPEN)
-		return forward_as_is(c, h);
+		return forward_unchanged(c, h, ex, body, blen);
 	ex->enf.verdict = TF_VERDICT_BLOCK;
 	ex->enf.kind = TF_BLOCK_BUDGET;
 	snprintf(ex->enf.detail, sizeof(ex->enf.detail),
