@@ -13,7 +13,8 @@ exit. Commands ({"op": ...}):
          -> {received, sha256, head (first 64 KiB, latin-1), eof, error}:
          the exact bytes a CPython ssl socket read until EOF or timeout.
   boto3  {call: invoke_model|converse, model, body|messages|inferenceConfig,
-          endpoint, retries (botocore retry config or null = defaults)}
+          endpoint, retries (botocore retry config or null = defaults),
+          creds ([access key id, secret] given in code, else the environment's)}
          -> {status, body, headers, error {code, message, text, status},
              attempts (HTTP sends botocore made), retry_attempts}
   mem    -> {VmRSS, VmHWM} in kB
@@ -23,7 +24,6 @@ Only the standard library is imported up front; each client library is
 imported on first use. Errors are reported, never raised: the test decides.
 """
 
-import base64
 import hashlib
 import json
 import socket
@@ -139,7 +139,7 @@ def op_raw(m):
 
 
 def boto3_client(m):
-    key = json.dumps([m.get("endpoint"), m.get("retries")], sort_keys=True)
+    key = json.dumps([m.get("endpoint"), m.get("retries"), m.get("creds")], sort_keys=True)
     c = _boto.get(key)
     if c is None:
         import boto3
@@ -147,8 +147,11 @@ def boto3_client(m):
         kw = {}
         if m.get("retries") is not None:
             kw["retries"] = m["retries"]
+        creds = {}
+        if m.get("creds"):
+            creds = {"aws_access_key_id": m["creds"][0], "aws_secret_access_key": m["creds"][1]}
         c = boto3.client("bedrock-runtime", endpoint_url=m.get("endpoint"), region_name="us-east-1",
-                         config=botocore.config.Config(**kw))
+                         config=botocore.config.Config(**kw), **creds)
         counter = {"sends": 0}
 
         def count(**_):

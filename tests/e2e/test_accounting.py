@@ -430,6 +430,7 @@ def bad_input(tap, kind):
                 if mode == "with":
                     guard.wait_until(lambda: g.calls(), timeout=5)
                     st = g.status()
+                    raw_st = g.status_raw(a.pid)
             finally:
                 rc = a.close()
             tap.eq(rc, 0, "%s: client exit status %s the shim" % (kind, mode))
@@ -461,7 +462,9 @@ def bad_input(tap, kind):
         doc, p = st
         procs = (doc or {}).get("processes", [])
         ok = doc is not None and procs and all(x.get("responsive", True) for x in procs)
-        tap.check(ok, "%s: `tokenfence status --json` reads the live process" % kind, p.stdout[:800])
+        why = guard.STATUS_DUP_BUG + "\n" if guard.duplicate_keys(raw_st) else ""
+        tap.check(ok, "%s: `tokenfence status --json` reads the live process" % kind,
+                  why + p.stdout[:800])
         if ok and calls:
             tap.eq(doc["total"].get("cost_pico"), calls[0]["tokenfence.cost_pico"],
                    "%s: status total cost equals the charge" % kind)
