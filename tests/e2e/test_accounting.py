@@ -157,8 +157,17 @@ def t_requests(tap):
                   deployment="gpt-4o"),
             bedrock(g, "requests", "meta.llama3-1-70b-instruct-v1:0", LLAMA),
             bedrock(g, "requests", "anthropic.claude-3-5-sonnet-20240620-v1:0", ANTHROPIC),
+            # reasoning tokens (o-series) and cached input (>= 1024 input tokens)
+            azure(g, "requests", "chat/completions",
+                  {"messages": [{"role": "user", "content": "think"}], "max_completion_tokens": 15},
+                  deployment="o3-mini"),
+            azure(g, "requests", "chat/completions", chat_body("long context " * 500, 5),
+                  deployment="gpt-4o"),
         ]
-        run_client(tap, g, "requests", msgs, via_run=True)
+        _, billed = run_client(tap, g, "requests", msgs, via_run=True)
+        tap.check(billed and billed[-2]["reasoning_tokens"] > 0 and billed[-1]["cached_tokens"] > 0,
+                  "requests: the bill has reasoning and cached tokens to compare",
+                  [(l["reasoning_tokens"], l["cached_tokens"]) for l in billed])
 
 
 def t_httpx(tap):

@@ -89,6 +89,7 @@ def standins(g):
 # ---- (a) one budget, 4 processes x 4 threads, 50 runs ------------------------------
 
 RUNS = int(os.environ.get("TF_CONC_RUNS", "50"))
+CLAMP_RUNS = int(os.environ.get("TF_CONC_CLAMP_RUNS", "10"))
 PROCS, THREADS, PER_THREAD = 4, 4, 5   # 20 requests per process, 80 per run
 N_FIT = 8
 REPLY = 300
@@ -187,6 +188,28 @@ def t_concurrent_budget(tap):
         tap.check(not bad_runs, "%d/%d runs fully consistent (statuses, 402 texts, summary)"
                   % (RUNS - len(bad_runs), RUNS),
                   "\n".join("run %d: %s" % (r, "; ".join(p)) for r, p in bad_runs[:10]))
+        # With clamping on (the default), calls that do not fit are shrunk to
+        # what is left instead of blocked: more may run, the bill still fits.
+        over, admitted, billed_max = [], [], 0
+        for run in range(CLAMP_RUNS):
+            env = g.run_env(TOKENFENCE_EVENTS=os.path.join(g.dir, "events-c%d.jsonl" % run),
+                            TOKENFENCE_LEDGER=os.path.join(g.dir, "ledger-c%d" % run))
+            p = guard.subprocess.run(
+                [TOKENFENCE, "run", "--max-cost", usd(cap), "--", PY, CONC, "launch", str(PROCS),
+                 str(THREADS), str(PER_THREAD), url, bf],
+                env=env, capture_output=True, text=True, timeout=120)
+            bill = g.bill()
+            lines = [l for l in bill[seen:] if l.get("method") == "POST"]
+            seen = len(bill)
+            billed = sum(l["cost_pico_usd"] for l in lines)
+            admitted.append(len(lines))
+            billed_max = max(billed_max, billed)
+            if billed > cap or p.returncode != 0:
+                over.append((run, len(lines), billed, p.returncode))
+        tap.note("clamping on: %d runs: admitted per run %s; max billed %s USD (cap %s)"
+                 % (CLAMP_RUNS, sorted(set(admitted)), usd(billed_max), usd(cap)))
+        tap.check(not over, "clamping on: %d/%d runs billed within the cap"
+                  % (CLAMP_RUNS - len(over), CLAMP_RUNS), over)
 
 
 # ---- (b) the per-request cap: downgrade, clamp, block -----------------------------------
@@ -487,6 +510,60 @@ def t_warn_at(tap):
             tap.note("warn_at log: " + logs[0])
 
 
+def t_warn_at_workflow(tap):
+    """Three processes in a row under one `tokenfence run` (one workflow
+    budget): the threshold is crossed in the second, and the run has one
+    warning in all, not one per process."""
+    body = json.dumps(chat("warn the workflow", 20))
+    with Guard("--reply-tokens", "20") as g:
+        url = "%s/openai/deployments/gpt-4o/chat/completions?%s" % (g.azure_url, API)
+        code = ("import os, requests\n"
+                "for _ in range(4):\n"
+                "    r = requests.post(os.environ['U'], data=os.environ['B'], headers="
+                "{'api-key': os.environ['TF_AZURE_KEY'], 'Content-Type': 'application/json'})\n"
+                "    print(r.status_code)\n")
+        real = emumod.cost_pico("gpt-4o", emumod.input_tokens(body), 20)
+        max_cost = 15 * real  # 50% is crossed by the 8th call, in the second process
+        p = guard.subprocess.run(
+            [TOKENFENCE, "run", "--max-cost", usd(max_cost), "--warn-at", "0.5", "--", "sh", "-c",
+             "for i in 1 2 3; do %s -c \"$C\" || exit 1; done" % PY],
+            env=g.run_env(U=url, B=body, C=code), capture_output=True, text=True, timeout=120)
+        tap.eq((p.returncode, p.stdout.split()), (0, ["200"] * 12),
+               "warn_at workflow: 12 calls in 3 processes answered 200")
+        ws = [n for n in g.notes("warning") if "warn_at" in n.get("message", "")]
+        tap.eq(len(ws), 1, "warn_at workflow: one warning event for the whole run")
+        pids = {n.get("tokenfence.pid") for n in ws}
+        callers = [c.get("tokenfence.pid") for c in g.calls()]
+        tap.check(len(ws) == 1 and callers.index(ws[0]["tokenfence.pid"]) in range(4, 8),
+                  "warn_at workflow: it came from the second process, which crossed 50%",
+                  (pids, callers))
+        logs = [l for l in g.shim_log().splitlines() if "warn_at" in l]
+        tap.eq(len(logs), 1, "warn_at workflow: one log line")
+        tap.eq(p.stderr.count("warning: warn_at"), 1, "warn_at workflow: the run summary shows it once")
+
+
+def t_downgrade_at(tap):
+    """downgrade_at 0.3 with a downgrade map: calls run on gpt-4o until
+    spent + reserved reach 30% of max_cost, then on gpt-4o-mini."""
+    with Guard("--reply-tokens", "20") as g:
+        m = azure_chat(g, "requests", "gpt-4o", chat("downgrade at", 20))
+        real = emumod.cost_pico("gpt-4o", emumod.input_tokens(m["body"]), 20)
+        max_cost = 20 * real
+        a = g.agent(g.preload_env(TOKENFENCE_MAX_COST=usd(max_cost), TOKENFENCE_DOWNGRADE_AT="0.3",
+                                  TOKENFENCE_DOWNGRADE="gpt-4o=gpt-4o-mini"))
+        try:
+            rs = [a.ask(m) for _ in range(9)]
+        finally:
+            closed(tap, a, "downgrade_at")
+        tap.eq([r.get("status") for r in rs], [200] * 9, "downgrade_at: all calls answered 200")
+        models = [l["model"] for l in model_lines(g, 9)]
+        # before call k, spent = (k-1) x real; the switch comes once that reaches 30% (6 calls)
+        tap.eq(models, ["gpt-4o"] * 6 + ["gpt-4o-mini"] * 3,
+               "downgrade_at: the 7th call onwards ran on gpt-4o-mini")
+        tap.eq([c.get("tokenfence.decision") for c in g.calls()], ["allow"] * 6 + ["downgrade"] * 3,
+               "downgrade_at: events say allow, then downgrade")
+
+
 # ---- (e) kill / resume at run time ---------------------------------------------------------
 
 def t_kill_resume(tap):
@@ -696,6 +773,8 @@ CASES = {
     "kill-switch-boto3": t_kill_switch_boto3,
     "kill-switch-openai": t_kill_switch_openai,
     "warn-at": t_warn_at,
+    "warn-at-workflow": t_warn_at_workflow,
+    "downgrade-at": t_downgrade_at,
     "kill-resume": t_kill_resume,
     "bad-config-run": t_bad_config_run,
     "bad-config-preload": t_bad_config_preload,
