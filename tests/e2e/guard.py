@@ -456,19 +456,6 @@ STATUS_DUP_BUG = ("BUG (shim): the control socket's status answer has the key \"
                   "process \"unreadable answer\"")
 
 
-def status_problem(g, p, pids):
-    """Why `tokenfence status` could not read a process, if the raw answer
-    shows it."""
-    for pid in pids:
-        try:
-            raw = g.status_raw(pid)
-        except OSError:
-            continue
-        if duplicate_keys(raw):
-            return STATUS_DUP_BUG + "; duplicate keys: %s" % duplicate_keys(raw)
-    return ""
-
-
 def check_accounting(tap, g, label, billed, status_doc, calls, summary=None, raw=None):
     """Tokens exact and cost to the pico-dollar: the control socket (through
     the CLI, and raw), the events and the run summary against the bill."""

@@ -15,9 +15,9 @@ Output is TAP.
 
 import json
 import os
+import subprocess
 import sys
 import time
-import urllib.parse
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -97,11 +97,15 @@ REPLY = 300
 
 def t_concurrent_budget(tap):
     """Every run: `tokenfence run --max-cost N*worst` over 4 processes of 4
-    threads (80 requests). The reply always has max_tokens tokens, so a
-    call's real cost is within 3% of its worst case: after N calls no room
-    for another is ever left, and a correct reservation admits at most N
-    whatever the interleaving. A gateway that checks spend already booked
-    lets the concurrent ones through."""
+    threads, 20 requests per process (80 per run), clamping off. The reply
+    always has max_tokens tokens, so a call's real cost r is within 11% of
+    its worst case w. The last of A admitted calls needed (A-1) x r + w <=
+    N x w even if all the others had settled, so A <= 1 + (N-1) x w/r,
+    which is below N + 1 for N = 8: a correct reservation admits at most N
+    whatever the interleaving, while a gateway that checks only the spend
+    already booked lets the concurrent ones through.
+    Then CLAMP_RUNS runs with clamping on (the default): more calls run,
+    shrunk, and the bill still stays within the cap."""
     model = "gpt-4o-mini"
     body = json.dumps(chat("hi", REPLY)).encode()
     worst = worst_pico(model, len(body), REPLY)
@@ -127,7 +131,7 @@ def t_concurrent_budget(tap):
             ledger = os.path.join(g.dir, "ledger-%d" % run)
             events = os.path.join(g.dir, "events-%d.jsonl" % run)
             env = g.run_env(TOKENFENCE_EVENTS=events, TOKENFENCE_LEDGER=ledger)
-            p = guard.subprocess.run(
+            p = subprocess.run(
                 [TOKENFENCE, "run", "--config", cfg, "--max-cost", usd(cap), "--", PY, CONC, "launch", str(PROCS),
                  str(THREADS), str(PER_THREAD), url, bf],
                 env=env, capture_output=True, text=True, timeout=120)
@@ -194,7 +198,7 @@ def t_concurrent_budget(tap):
         for run in range(CLAMP_RUNS):
             env = g.run_env(TOKENFENCE_EVENTS=os.path.join(g.dir, "events-c%d.jsonl" % run),
                             TOKENFENCE_LEDGER=os.path.join(g.dir, "ledger-c%d" % run))
-            p = guard.subprocess.run(
+            p = subprocess.run(
                 [TOKENFENCE, "run", "--max-cost", usd(cap), "--", PY, CONC, "launch", str(PROCS),
                  str(THREADS), str(PER_THREAD), url, bf],
                 env=env, capture_output=True, text=True, timeout=120)
@@ -215,7 +219,7 @@ def t_concurrent_budget(tap):
 # ---- (b) the per-request cap: downgrade, clamp, block -----------------------------------
 
 def node_ready(tap):
-    p = guard.subprocess.run([guard.NODE18, "-e", "require('openai')"], cwd=guard.NODE_DIR,
+    p = subprocess.run([guard.NODE18, "-e", "require('openai')"], cwd=guard.NODE_DIR,
                              env=dict(os.environ, NODE_PATH=os.path.join(guard.NODE_DIR, "node_modules")),
                              capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
@@ -524,7 +528,7 @@ def t_warn_at_workflow(tap):
                 "    print(r.status_code)\n")
         real = emumod.cost_pico("gpt-4o", emumod.input_tokens(body), 20)
         max_cost = 15 * real  # 50% is crossed by the 8th call, in the second process
-        p = guard.subprocess.run(
+        p = subprocess.run(
             [TOKENFENCE, "run", "--max-cost", usd(max_cost), "--warn-at", "0.5", "--", "sh", "-c",
              "for i in 1 2 3; do %s -c \"$C\" || exit 1; done" % PY],
             env=g.run_env(U=url, B=body, C=code), capture_output=True, text=True, timeout=120)
@@ -611,7 +615,7 @@ def t_bad_config_run(tap):
             f = os.path.join(g.dir, "bad%d.json" % i)
             with open(f, "w") as fh:
                 fh.write(text)
-            p = guard.subprocess.run([TOKENFENCE, "run", "--config", f, "--", PY, "-c", "print('ran')"],
+            p = subprocess.run([TOKENFENCE, "run", "--config", f, "--", PY, "-c", "print('ran')"],
                                      env=g.run_env(), capture_output=True, text=True, timeout=60)
             tap.eq(p.returncode, 3, "run --config bad%d.json: exit status 3" % i)
             tap.check("%s:%d" % (f, line) in p.stderr and (key is None or key in p.stderr),
@@ -628,7 +632,7 @@ def t_bad_config_preload(tap):
             f = os.path.join(g.dir, "bad%d.json" % i)
             with open(f, "w") as fh:
                 fh.write(text)
-            p = guard.subprocess.run([PY, "-c", "print('ran')"], env=g.preload_env(TOKENFENCE_CONFIG=f),
+            p = subprocess.run([PY, "-c", "print('ran')"], env=g.preload_env(TOKENFENCE_CONFIG=f),
                                      capture_output=True, text=True, timeout=60)
             tap.eq(p.returncode, 3, "LD_PRELOAD + TOKENFENCE_CONFIG=bad%d.json: exit status 3" % i)
             tap.check("%s:%d" % (f, line) in p.stderr and (key is None or key in p.stderr),
@@ -636,7 +640,7 @@ def t_bad_config_preload(tap):
                       % (i, os.path.basename(f), line, " and " + key if key else ""), p.stderr)
             tap.check("ran" not in p.stdout, "LD_PRELOAD bad%d.json: the program did not run" % i,
                       p.stdout)
-        p = guard.subprocess.run([PY, "-c", "print('ran')"],
+        p = subprocess.run([PY, "-c", "print('ran')"],
                                  env=g.preload_env(TOKENFENCE_CONFIG=os.path.join(g.dir, "missing.json")),
                                  capture_output=True, text=True, timeout=60)
         tap.check(p.returncode == 3 and "missing.json" in p.stderr and "ran" not in p.stdout,
