@@ -307,15 +307,21 @@ static void reserve(tf_call *cur, tf_enforcement *e, bool *changed)
 
 void tf_enforce_request(tf_call *call, tf_enforcement *e)
 {
+	memset(e, 0, sizeof(*e));
+	e->verdict = TF_VERDICT_FORWARD;
+	e->label = "allow";
+	if (tf_enforce_policy(call, e))
+		tf_enforce_budget(call, e);
+}
+
+void tf_enforce_budget(tf_call *call, tf_enforcement *e)
+{
 	const tf_config *cfg = tf_state_config();
 	tf_call *cur, *alt;
 	bool changed = false;
 	char a[32], b[32];
 
-	memset(e, 0, sizeof(*e));
-	e->verdict = TF_VERDICT_FORWARD;
-	e->label = "allow";
-	if (!tf_enforce_policy(call, e) || !call->invoke)
+	if (!call->invoke)
 		return;
 	if (!E.ledger && cfg->fail_mode != TF_FAIL_OPEN) {
 		block(e, TF_BLOCK_BUDGET, "block",
@@ -358,6 +364,36 @@ void tf_enforce_request(tf_call *call, tf_enforcement *e)
 out:
 	free(cur);
 	free(alt);
+}
+
+bool tf_enforce_live(const tf_call *call, const tf_enforcement *e, uint64_t out_so_far, char *why,
+		     size_t n)
+{
+	tf_scope_state st;
+	char a[32], b[32];
+
+	for (size_t i = 0; E.ledger && i < E.chain_n; i++) {
+		int r;
+
+		TF_CRIT_BEGIN();
+		r = tf_ledger_totals(E.ledger, E.chain[i].name, &st);
+		TF_CRIT_END();
+		if (r == 0 && st.killed) {
+			snprintf(why, n, "budget exceeded: the kill switch of scope '%s' was tripped "
+				 "during the stream", E.chain[i].name);
+			return true;
+		}
+	}
+	if (e->reserved) {
+		tf_money now = tf_price_worst(&call->price, call->input_bound, out_so_far,
+					      call->cache_writes);
+		if (now > e->res.amount) {
+			snprintf(why, n, "budget exceeded: the stream passed its reservation (%s USD of %s USD)",
+				 usd(now, a, sizeof(a)), usd(e->res.amount, b, sizeof(b)));
+			return true;
+		}
+	}
+	return false;
 }
 
 static void report_warnings(const tf_budget_events *ev, const tf_call *call)
