@@ -45,6 +45,8 @@ NODE_DIR = os.path.join(HERE, "node")
 AGENT_PY = os.path.join(HERE, "agent.py")
 AGENT_JS = os.path.join(NODE_DIR, "agent.js")
 PICO = Decimal(10) ** 12
+# Decisions of call records whose request never left the process.
+STOPPED = ("block", "deny", "approval_denied")  # shim/exchange.c book_blocked
 
 
 def build_path(env, *rel):
@@ -324,8 +326,13 @@ class Guard:
         with open(self.events_path) as f:
             return [json.loads(l, parse_float=Decimal) for l in f if l.strip()]
 
-    def calls(self):
+    def records(self):
+        """Every call record, blocked calls included (decision block/deny/...)."""
         return [e for e in self.events() if "tokenfence.event" not in e]
+
+    def calls(self):
+        """Call records of calls that were sent (not blocked or denied)."""
+        return [e for e in self.records() if e.get("tokenfence.decision") not in STOPPED]
 
     def notes(self, kind=None):
         return [e for e in self.events() if "tokenfence.event" in e and

@@ -381,6 +381,9 @@ def t_block_per_request(tap):
                "block: the blocked calls never reached the emulator")
         blocks = g.notes("block")
         tap.eq(len(blocks), 2, "block: one block event per blocked call")
+        recs = [(r.get("tokenfence.decision"), r.get("tokenfence.cost_pico")) for r in g.records()
+                if r.get("tokenfence.decision") == "block"]
+        tap.eq(recs, [("block", 0), ("block", 0)], "block: blocked calls are recorded at $0 (never sent)")
         tap.check(all("max_cost_per_request" in b.get("message", "") for b in blocks),
                   "block: the block events name the per-request cap", [b.get("message") for b in blocks])
 
@@ -426,10 +429,9 @@ def t_kill_switch_boto3(tap):
         summ = a.stderr()
         tap.check("blocked 2" in summ,
                   "kill switch boto3: the run summary counts the 2 blocked calls",
-                  "BUG (cli/shim): blocked calls are written as events with "
-                  "\"tokenfence.event\":\"block\" (shim/exchange.c book_blocked), but "
-                  "tools/cli/summary.c counts only call records whose decision is \"block\", "
-                  "which the shim never writes; summary:\n" + summ[-800:])
+                  "BUG (cli/shim): the summary misses blocked calls (tools/cli/summary.c counts "
+                  "call records with decision \"block\", which shim/exchange.c book_blocked "
+                  "must write); summary:\n" + summ[-800:])
 
 
 def t_kill_switch_openai(tap):
