@@ -114,11 +114,15 @@ static const char *azure_deployment_for(const tf_config *cfg, const char *model)
 	return model;
 }
 
-static bool downgraded(const tf_call *c, tf_call *alt)
+static bool downgraded(const tf_call *c, tf_call *alt, const tf_enforcement *e)
 {
 	const tf_config *cfg = tf_state_config();
 	char to[TF_CALL_MODEL_MAX];
-	int n = tf_config_downgrade(cfg, c->provider, c->model, strlen(c->model), to, sizeof(to));
+	int n;
+
+	if (e->as_is)
+		return false;
+	n = tf_config_downgrade(cfg, c->provider, c->model, strlen(c->model), to, sizeof(to));
 
 	if (n <= 0 && c->provider == TF_PROVIDER_AZURE && strcmp(c->price_model, c->model) != 0)
 		n = tf_config_downgrade(cfg, c->provider, c->price_model, strlen(c->price_model), to,
@@ -141,12 +145,12 @@ static bool downgraded(const tf_call *c, tf_call *alt)
 
 /* The largest output limit whose worst case fits `room`, if clamping is
  * allowed and it stays at or above min_max_tokens. */
-static bool clamped(const tf_call *c, tf_money room, tf_call *alt)
+static bool clamped(const tf_call *c, tf_money room, tf_call *alt, const tf_enforcement *e)
 {
 	const tf_config *cfg = tf_state_config();
 	uint64_t lo = 0, hi = c->max_out_bound;
 
-	if (!cfg->clamp_max_tokens || room <= 0 || c->price.mode == TF_MODE_EMBEDDING)
+	if (e->as_is || !cfg->clamp_max_tokens || room <= 0 || c->price.mode == TF_MODE_EMBEDDING)
 		return false;
 	if (tf_price_worst(&c->price, c->input_bound, 0, c->cache_writes) > room)
 		return false;
@@ -286,14 +290,14 @@ static void reserve(tf_call *cur, tf_enforcement *e, bool *changed)
 			}
 			break;
 		}
-		if (why.reason == TF_BUDGET_REASON_COST && !*changed && downgraded(cur, alt)) {
+		if (why.reason == TF_BUDGET_REASON_COST && !*changed && downgraded(cur, alt, e)) {
 			*cur = *alt;
 			*changed = true;
 			e->label = "downgrade";
 			continue;
 		}
 		if (why.reason == TF_BUDGET_REASON_COST &&
-		    clamped(cur, why.max_cost - why.spent - why.reserved, alt)) {
+		    clamped(cur, why.max_cost - why.spent - why.reserved, alt, e)) {
 			*cur = *alt;
 			e->label = strcmp(e->label, "downgrade") == 0 ? "downgrade" : "clamp";
 			continue;
@@ -307,15 +311,21 @@ static void reserve(tf_call *cur, tf_enforcement *e, bool *changed)
 
 void tf_enforce_request(tf_call *call, tf_enforcement *e)
 {
+	memset(e, 0, sizeof(*e));
+	e->verdict = TF_VERDICT_FORWARD;
+	e->label = "allow";
+	if (tf_enforce_policy(call, e))
+		tf_enforce_budget(call, e);
+}
+
+void tf_enforce_budget(tf_call *call, tf_enforcement *e)
+{
 	const tf_config *cfg = tf_state_config();
 	tf_call *cur, *alt;
 	bool changed = false;
 	char a[32], b[32];
 
-	memset(e, 0, sizeof(*e));
-	e->verdict = TF_VERDICT_FORWARD;
-	e->label = "allow";
-	if (!tf_enforce_policy(call, e) || !call->invoke)
+	if (!call->invoke)
 		return;
 	if (!E.ledger && cfg->fail_mode != TF_FAIL_OPEN) {
 		block(e, TF_BLOCK_BUDGET, "block",
@@ -332,11 +342,11 @@ void tf_enforce_request(tf_call *call, tf_enforcement *e)
 	}
 	*cur = *call;
 	if (cfg->max_cost_per_request >= 0 && cur->worst > cfg->max_cost_per_request) {
-		if (downgraded(cur, alt) && alt->worst <= cfg->max_cost_per_request) {
+		if (downgraded(cur, alt, e) && alt->worst <= cfg->max_cost_per_request) {
 			*cur = *alt;
 			changed = true;
 			e->label = "downgrade";
-		} else if (clamped(cur, cfg->max_cost_per_request, alt)) {
+		} else if (clamped(cur, cfg->max_cost_per_request, alt, e)) {
 			*cur = *alt;
 			e->label = "clamp";
 		} else {
@@ -346,7 +356,7 @@ void tf_enforce_request(tf_call *call, tf_enforcement *e)
 			goto out;
 		}
 	}
-	if (!changed && past_downgrade_at() && downgraded(cur, alt)) {
+	if (!changed && past_downgrade_at() && downgraded(cur, alt, e)) {
 		*cur = *alt;
 		changed = true;
 		e->label = "downgrade";
@@ -358,6 +368,36 @@ void tf_enforce_request(tf_call *call, tf_enforcement *e)
 out:
 	free(cur);
 	free(alt);
+}
+
+bool tf_enforce_live(const tf_call *call, const tf_enforcement *e, uint64_t out_so_far, char *why,
+		     size_t n)
+{
+	tf_scope_state st;
+	char a[32], b[32];
+
+	for (size_t i = 0; E.ledger && i < E.chain_n; i++) {
+		int r;
+
+		TF_CRIT_BEGIN();
+		r = tf_ledger_totals(E.ledger, E.chain[i].name, &st);
+		TF_CRIT_END();
+		if (r == 0 && st.killed) {
+			snprintf(why, n, "budget exceeded: the kill switch of scope '%s' was tripped "
+				 "during the stream", E.chain[i].name);
+			return true;
+		}
+	}
+	if (e->reserved) {
+		tf_money now = tf_price_worst(&call->price, call->input_bound, out_so_far,
+					      call->cache_writes);
+		if (now > e->res.amount) {
+			snprintf(why, n, "budget exceeded: the stream passed its reservation (%s USD of %s USD)",
+				 usd(now, a, sizeof(a)), usd(e->res.amount, b, sizeof(b)));
+			return true;
+		}
+	}
+	return false;
 }
 
 static void report_warnings(const tf_budget_events *ev, const tf_call *call)

@@ -43,6 +43,9 @@ typedef struct tf_enforcement {
 	uint64_t new_max_out;    /* 0 = unchanged */
 	bool reserved;
 	tf_ledger_res res;
+	/* Set by the caller before tf_enforce_budget(): the request cannot be
+	 * changed (it could not be rewritten), so it fits as it is or not at all. */
+	bool as_is;
 } tf_enforcement;
 
 /* Opens the ledger and builds the scope chain and policy from the config.
@@ -52,8 +55,14 @@ void tf_enforce_init(void);
 /* Decides on call (adapted request). On FORWARD with changes, call itself is
  * updated to what will be sent (model, limits, worst case). */
 void tf_enforce_request(tf_call *call, tf_enforcement *e);
-/* The policy part alone (used again after an approval wait). */
+/* The policy part alone; false when it blocks or holds (e says which). */
 bool tf_enforce_policy(const tf_call *call, tf_enforcement *e);
+/* The budget part alone (after an approval was granted). */
+void tf_enforce_budget(tf_call *call, tf_enforcement *e);
+/* During a stream: true (with why) when it must end now — a scope's kill
+ * switch was tripped, or the output so far passed the reservation. */
+bool tf_enforce_live(const tf_call *call, const tf_enforcement *e, uint64_t out_so_far, char *why,
+		     size_t n);
 /* Books the settled call and reports warn_at crossings. */
 void tf_enforce_settle(const tf_call *call, tf_enforcement *e);
 /* Gives a reservation back (the call was not sent after all). */

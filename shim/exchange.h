@@ -24,6 +24,7 @@
 #include "decode.h"
 #include "enforce.h"
 #include "http1.h"
+#include "streamuse.h"
 
 /* What we keep of a response body to read usage from. Responses carrying
  * usage are small; a bigger one is settled at its reservation. */
@@ -33,6 +34,7 @@ typedef struct tf_exchange {
 	struct tf_exchange *next;
 	tf_call call;
 	tf_enforcement enf;
+	uint64_t approved_fp; /* approved by a human: its fingerprint, else 0 */
 	bool head_request; /* HEAD: the response has no body */
 	/* A blocked request whose answer rides on a stand-in (see flow.c): the
 	 * server's reply to the stand-in is swallowed and `synthetic` takes
@@ -44,6 +46,25 @@ typedef struct tf_exchange {
 	bool dec_live;
 	bool body_bad;     /* decoding failed or passed the cap */
 	tf_buf body;
+
+	/*
+	 * A streamed response: usage from its events (streamuse.h). When it is
+	 * chunked and not content-coded, the shim delivers its body itself
+	 * ("managed"): the server's body bytes are replaced by the same payload
+	 * re-chunked, released at event/frame boundaries, so that a usage chunk
+	 * we asked for can be hidden and the stream can be ended cleanly.
+	 */
+	tf_streamuse su;
+	bool su_live;
+	bool managed;
+	bool hide_usage;    /* we added include_usage: the app must not see it */
+	tf_buf held;        /* payload from `released` on, not yet given to the app */
+	uint64_t released;  /* payload offset the app has up to */
+	tf_su_span drop;    /* the next span to leave out, when have_drop */
+	bool have_drop;
+	bool cut;           /* ended by enforcement: the server's rest is discarded */
+	bool cut_closed;    /* ...and the connection shut, so the server stopped */
+	uint64_t next_check; /* stream offset at which to look at the budget again */
 } tf_exchange;
 
 struct tf_conn;
@@ -63,22 +84,26 @@ void tf_exchange_block(struct tf_conn *c, tf_exchange *ex, bool standin);
 /* The exchange whose response is read next, or NULL. */
 tf_exchange *tf_exchange_front(struct tf_conn *c);
 
-void tf_exchange_response_head(struct tf_conn *c, const tf_h1_head *h);
+/* Returns TF_H1_PAUSE when the body that follows is managed (see above):
+ * the caller then knows exactly where the server's body bytes start. */
+int tf_exchange_response_head(struct tf_conn *c, const tf_h1_head *h);
 void tf_exchange_response_body(struct tf_conn *c, const uint8_t *p, size_t n);
 void tf_exchange_response_end(struct tf_conn *c);
 /*
  * HTTP/2 answers streams in any order: the same steps for one given
- * exchange (from tf_exchange_open). tf_exchange_end_of unlinks ex and
- * settles it; complete says its whole response was read.
- * tf_exchange_blocked books a BLOCK-decided ex whose answer the caller
- * delivers itself, then unlinks and frees it.
+ * exchange (from tf_exchange_open). A stream's body is never managed there
+ * (its DATA frames reach the app as the server sent them; usage is still
+ * read from its events). tf_exchange_end_of unlinks ex and settles it;
+ * complete says its whole response was read. tf_exchange_blocked books a
+ * BLOCK-decided ex whose answer the caller delivers itself, then unlinks
+ * and frees it.
  */
 void tf_exchange_head_of(struct tf_conn *c, tf_exchange *ex, const tf_h1_head *h);
 void tf_exchange_body_of(struct tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n);
 void tf_exchange_end_of(struct tf_conn *c, tf_exchange *ex, bool complete);
 void tf_exchange_blocked(struct tf_conn *c, tf_exchange *ex);
-
-/* The oldest exchange's response is being swallowed (a stand-in's). */
+/* The server's bytes now being read are not for the app: a stand-in's
+ * reply, or the body of a managed stream (delivered re-chunked instead). */
 bool tf_exchange_swallowing(struct tf_conn *c);
 /* The connection is over: settle what was never answered. */
 void tf_exchange_close_all(struct tf_conn *c, const char *why);

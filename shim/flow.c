@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "adapt.h"
+#include "approvals.h"
 #include "control.h"
 #include "events.h"
 #include "exchange.h"
@@ -212,18 +213,88 @@ static const uint8_t *request_body(tf_conn *c, const tf_h1_head *h, size_t *len)
 }
 
 /*
- * The decision changed the request (a cheaper model, a lower output limit):
+ * fail_mode open and the change could not be made: the request goes as the
+ * app wrote it, so it is decided again as it is — its own model, its own
+ * worst case reserved — and blocked if that does not fit. Open means "send
+ * what cannot be rewritten", never "exceed the budget".
+ */
+void tf_flow_redecide_as_is(tf_conn *c, const tf_h1_head *h, tf_exchange *ex,
+			    const uint8_t *body, size_t blen)
+{
+	tf_req_view rq = { .head = h, .host = c->host, .body = body, .body_len = blen };
+
+	tf_enforce_release(&ex->enf);
+	tf_call_init(&ex->call, c->provider);
+	tf_adapt_request(&ex->call, &rq, tf_state_config(), tf_state_prices());
+	memset(&ex->enf, 0, sizeof(ex->enf));
+	ex->enf.verdict = TF_VERDICT_FORWARD;
+	ex->enf.label = "allow";
+	ex->enf.as_is = true;
+	tf_enforce_budget(&ex->call, &ex->enf);
+}
+
+static int forward_unchanged(tf_conn *c, const tf_h1_head *h, tf_exchange *ex,
+			     const uint8_t *body, size_t blen)
+{
+	tf_flow_redecide_as_is(c, h, ex, body, blen);
+	if (ex->enf.verdict == TF_VERDICT_FORWARD)
+		return forward_as_is(c, h);
+	return forward_blocked(c, h, ex);
+}
+
+/*
+ * An Azure (or OpenAI-shaped) streaming chat reports usage only when asked
+ * to: ask for it, and hide the extra chunk from the app (exchange.c), so
+ * the call is booked exactly and the app reads the stream it asked for.
+ */
+bool tf_flow_wants_usage(const tf_call *call)
+{
+	const char *op = call->act.operation;
+
+	return call->stream && call->invoke &&
+	       (strcmp(op, "ChatCompletions") == 0 || strcmp(op, "Completions") == 0 ||
+		strcmp(op, "OpenAIChatCompletions") == 0);
+}
+
+/*
+ * The decision changed the request (a cheaper model, a lower output limit),
+ * or a stream must be asked for its usage:
  * rewrite it, re-signing SigV4 requests. If that cannot be done (no
  * credentials for the request's key, a body we cannot edit), fail_mode
  * decides: closed blocks the call, open sends it unchanged; an event says why.
  */
 static int forward_changed(tf_conn *c, const tf_h1_head *h, tf_exchange *ex)
 {
-	tf_rw_changes ch = { 0 };
+	tf_rw_changes ch;
 	tf_rw_result res;
 	size_t blen, mark = c->out.len;
 	const uint8_t *body = request_body(c, h, &blen);
 	int r;
+
+	tf_flow_changes(c, ex, &ch);
+	r = tf_rw_request(h, (const char *)c->hold.data, h->head_len, body, blen, c->provider, &ch,
+			  tf_state_awscreds(), &c->out, &res);
+	if (r == 0) {
+		ex->hide_usage = res.usage_added;
+		return 0;
+	}
+	c->out.len = mark;
+	if (!ch.model && !ch.clamp) {
+		/* Only the usage was to be asked for: the call goes as it is and
+		 * is settled conservatively if its stream carries no usage. */
+		tf_log(TF_LOG_DEBUG, "%s: cannot ask the stream for usage (%s)", ex->call.act.action,
+		       tf_rw_strerror(r));
+		return forward_as_is(c, h);
+	}
+	tf_flow_rewrite_failed(ex, r);
+	if (tf_state_config()->fail_mode == TF_FAIL_OPEN)
+		return forward_unchanged(c, h, ex, body, blen);
+	return forward_blocked(c, h, ex);
+}
+
+void tf_flow_changes(const tf_conn *c, const tf_exchange *ex, tf_rw_changes *ch_out)
+{
+	tf_rw_changes ch = { 0 };
 
 	if (ex->enf.new_model[0]) {
 		ch.model = ex->enf.new_model;
@@ -235,25 +306,50 @@ static int forward_changed(tf_conn *c, const tf_h1_head *h, tf_exchange *ex)
 		ch.nlimit = tf_adapt_limit_fields(&ex->call, ch.limit, TF_RW_MAX_LIMIT_FIELDS);
 	}
 	ch.narrow_accept_encoding = c->provider == TF_PROVIDER_AZURE;
-	r = tf_rw_request(h, (const char *)c->hold.data, h->head_len, body, blen, c->provider, &ch,
-			  tf_state_awscreds(), &c->out, &res);
-	if (r == 0)
-		return 0;
-	c->out.len = mark;
+	ch.include_usage = tf_flow_wants_usage(&ex->call);
+	*ch_out = ch;
+}
+
+void tf_flow_rewrite_failed(tf_exchange *ex, int r)
+{
 	tf_events_note("warning", &ex->call, tf_state_scope_name(),
 		       "cannot rewrite the request (%s): %s", tf_rw_strerror(r),
 		       tf_state_config()->fail_mode == TF_FAIL_OPEN ? "sent unchanged (fail_mode open)"
 								   : "blocked (fail_mode closed)");
 	tf_log(TF_LOG_WARN, "%s: cannot rewrite the request (%s)", ex->call.act.action, tf_rw_strerror(r));
 	if (tf_state_config()->fail_mode == TF_FAIL_OPEN)
-		return forward_as_is(c, h);
+		return;
 	ex->enf.verdict = TF_VERDICT_BLOCK;
 	ex->enf.kind = TF_BLOCK_BUDGET;
 	snprintf(ex->enf.detail, sizeof(ex->enf.detail),
 		 "the request would have to change to fit the budget (%s), but it cannot be "
 		 "rewritten: %s", ex->enf.label, tf_rw_strerror(r));
 	ex->enf.label = "block";
-	return forward_blocked(c, h, ex);
+}
+
+/* A policy rule wants a human: wait here, on the app's own thread, for
+ * approve/deny/timeout; an approved call then faces the budget as usual. */
+void tf_flow_await_approval(const tf_h1_head *h, tf_exchange *ex, const uint8_t *body, size_t blen)
+{
+	uint64_t fp = tf_approvals_fingerprint(h->method, h->method_len, h->target, h->target_len,
+					       body, blen);
+	char rule[sizeof(ex->enf.detail)], who[200];
+	tf_approval v;
+
+	snprintf(rule, sizeof(rule), "%s", ex->enf.detail);
+	v = tf_approvals_wait(&ex->call, fp, rule, tf_state_config()->approval_timeout_s, who,
+			      sizeof(who));
+	if (v == TF_APPROVAL_GRANTED) {
+		ex->approved_fp = fp;
+		ex->enf.verdict = TF_VERDICT_FORWARD;
+		ex->enf.label = "approved";
+		tf_enforce_budget(&ex->call, &ex->enf);
+		return;
+	}
+	ex->enf.verdict = TF_VERDICT_BLOCK;
+	ex->enf.kind = TF_BLOCK_APPROVAL;
+	ex->enf.label = "approval";
+	snprintf(ex->enf.detail, sizeof(ex->enf.detail), "%.400s: %s", ex->call.act.action, who);
 }
 
 static int request_complete(tf_conn *c)
@@ -274,9 +370,12 @@ static int request_complete(tf_conn *c)
 	body = request_body(c, h, &blen);
 	tf_state_note_request(c, h, c->hold.data, c->hold.len);
 	ex = tf_exchange_open(c, h, body, blen);
+	if (ex && ex->enf.verdict == TF_VERDICT_HOLD)
+		tf_flow_await_approval(h, ex, body, blen);
 	if (!ex || ex->enf.verdict == TF_VERDICT_FORWARD)
-		r = ex && (ex->enf.new_model[0] || ex->enf.new_max_out) ? forward_changed(c, h, ex)
-									 : forward_as_is(c, h);
+		r = ex && (ex->enf.new_model[0] || ex->enf.new_max_out || tf_flow_wants_usage(&ex->call))
+			    ? forward_changed(c, h, ex)
+			    : forward_as_is(c, h);
 	else
 		r = forward_blocked(c, h, ex);
 	tf_buf_reset(&c->req_body);
@@ -386,8 +485,7 @@ size_t tf_flow_take_synthetic(tf_conn *c, void *buf, size_t len, bool consume)
 
 static int resp_on_head(void *ctx, const tf_h1_head *h, const uint8_t *raw, size_t n)
 {
-	tf_exchange_response_head(ctx, h);
-	return 0;
+	return tf_exchange_response_head(ctx, h);
 }
 
 static int resp_on_body(void *ctx, const uint8_t *p, size_t n)

@@ -29,6 +29,8 @@
 #include <stddef.h>
 
 #include "conn.h"
+#include "exchange.h"
+#include "rewrite.h"
 
 int tf_flow_write(tf_conn *c, const void *buf, size_t len, size_t *done);
 /* Copies up to len synthetic bytes (consumed unless peeking); 0 when there
@@ -49,6 +51,22 @@ void tf_flow_eof(tf_conn *c);
  * writes); 1 when all is out. Called with the connection locked, by the
  * HTTP/2 layer's read path. */
 int tf_flow_flush(tf_conn *c);
+/*
+ * Decision steps shared with HTTP/2 (h2flow.c), on a request's HTTP/1.1
+ * head or view; the connection is locked. tf_flow_wants_usage: a stream
+ * that reports usage only when asked. tf_flow_changes: the rewrite a
+ * decision asks for. tf_flow_rewrite_failed: the event and log of a rewrite
+ * that could not be made, and with fail_mode closed ex becomes a block.
+ * tf_flow_redecide_as_is: fail_mode open, the request goes unchanged, so it
+ * is decided again as it is. tf_flow_await_approval: a human decides
+ * (blocks the calling thread up to approval_timeout_s).
+ */
+bool tf_flow_wants_usage(const tf_call *call);
+void tf_flow_changes(const tf_conn *c, const tf_exchange *ex, tf_rw_changes *ch);
+void tf_flow_rewrite_failed(tf_exchange *ex, int r);
+void tf_flow_redecide_as_is(tf_conn *c, const tf_h1_head *h, tf_exchange *ex,
+			    const uint8_t *body, size_t blen);
+void tf_flow_await_approval(const tf_h1_head *h, tf_exchange *ex, const uint8_t *body, size_t blen);
 /* Bytes readable without touching the network, beyond libssl's own. */
 size_t tf_flow_pending_extra(tf_conn *c);
 

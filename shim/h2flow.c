@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "adapt.h"
 #include "control.h"
 #include "events.h"
 #include "exchange.h"
@@ -91,30 +90,25 @@ static void unseen(tf_conn *c, const tf_h2_req *rq, tf_h2_decision *d)
 	}
 }
 
-/* The decision changed the request: rewrite and re-sign it as HTTP/1.1's
- * forward_changed does, on the request's HTTP/1.1-shaped view. */
+/* The decision changed the request (or a stream must be asked for its
+ * usage): rewrite and re-sign it as HTTP/1.1 does (flow.c), on the
+ * request's HTTP/1.1-shaped view, then turn the result back into fields. */
 static void rewrite(tf_conn *c, const tf_h2_req *rq, tf_exchange *ex, tf_h2_decision *d)
 {
-	tf_rw_changes ch = { 0 };
+	tf_rw_changes ch;
 	tf_rw_result res;
 	int r;
 
-	if (ex->enf.new_model[0]) {
-		ch.model = ex->enf.new_model;
-		ch.model_len = strlen(ex->enf.new_model);
-	}
-	if (ex->enf.new_max_out) {
-		ch.clamp = true;
-		ch.max_out = ex->enf.new_max_out;
-		ch.nlimit = tf_adapt_limit_fields(&ex->call, ch.limit, TF_RW_MAX_LIMIT_FIELDS);
-	}
-	ch.narrow_accept_encoding = c->provider == TF_PROVIDER_AZURE;
+	tf_flow_changes(c, ex, &ch);
 	r = tf_rw_request(rq->head, rq->raw, rq->raw_len, rq->body, rq->body_len, c->provider, &ch,
 			  tf_state_awscreds(), d->msg, &res);
 	if (r == 0)
 		r = tf_h2msg_request_from_text((const char *)d->msg->data, res.head_len, rq->host_added,
 					       rq->fields, d->fields);
 	if (r == 0) {
+		/* No HTTP/2 stream is managed (exchange.h): a usage chunk we
+		 * asked for stays visible; the call is booked exactly. */
+		ex->hide_usage = res.usage_added;
 		d->verdict = TF_H2V_REWRITE;
 		d->body = d->msg->data + res.head_len;
 		d->body_len = res.body_len;
@@ -122,23 +116,18 @@ static void rewrite(tf_conn *c, const tf_h2_req *rq, tf_exchange *ex, tf_h2_deci
 		return;
 	}
 	tf_buf_reset(d->msg);
-	tf_events_note("warning", &ex->call, tf_state_scope_name(),
-		       "cannot rewrite the request (%s): %s", tf_rw_strerror(r),
-		       tf_state_config()->fail_mode == TF_FAIL_OPEN ? "sent unchanged (fail_mode open)"
-								   : "blocked (fail_mode closed)");
-	tf_log(TF_LOG_WARN, "%s: cannot rewrite the request (%s)", ex->call.act.action, tf_rw_strerror(r));
-	if (tf_state_config()->fail_mode == TF_FAIL_OPEN) {
-		d->verdict = TF_H2V_FORWARD;
-		d->user = ex;
-		return;
+	tf_hlist_reset(d->fields);
+	d->verdict = TF_H2V_FORWARD;
+	d->user = ex;
+	if (!ch.model && !ch.clamp)
+		return; /* only the usage was to be asked for */
+	tf_flow_rewrite_failed(ex, r);
+	if (tf_state_config()->fail_mode == TF_FAIL_OPEN)
+		tf_flow_redecide_as_is(c, rq->head, ex, rq->body, rq->body_len);
+	if (ex->enf.verdict != TF_VERDICT_FORWARD) {
+		d->user = NULL;
+		block_ex(c, ex, d);
 	}
-	ex->enf.verdict = TF_VERDICT_BLOCK;
-	ex->enf.kind = TF_BLOCK_BUDGET;
-	snprintf(ex->enf.detail, sizeof(ex->enf.detail),
-		 "the request would have to change to fit the budget (%s), but it cannot be "
-		 "rewritten: %s", ex->enf.label, tf_rw_strerror(r));
-	ex->enf.label = "block";
-	block_ex(c, ex, d);
 }
 
 static void on_request(void *ctx, const tf_h2_req *rq, tf_h2_decision *d)
@@ -163,11 +152,13 @@ static void on_request(void *ctx, const tf_h2_req *rq, tf_h2_decision *d)
 		d->verdict = TF_H2V_FORWARD;
 		return;
 	}
+	if (ex->enf.verdict == TF_VERDICT_HOLD)
+		tf_flow_await_approval(rq->head, ex, rq->body, rq->body_len);
 	if (ex->enf.verdict != TF_VERDICT_FORWARD) {
 		block_ex(c, ex, d);
 		return;
 	}
-	if (ex->enf.new_model[0] || ex->enf.new_max_out) {
+	if (ex->enf.new_model[0] || ex->enf.new_max_out || tf_flow_wants_usage(&ex->call)) {
 		rewrite(c, rq, ex, d);
 		return;
 	}

@@ -583,6 +583,9 @@ static int plan_headers(rw *w, const jbody *jb, bool target_changed, const tf_rw
 			*p = (hplan){ te_done ? H_DROP : H_CL_LINE, w->cl, strlen(w->cl) };
 			te_done = true;
 			res->dechunked = true;
+			/* A signed content-length was empty; now it has a value. */
+			if (w->sigv4 && signed_has(&w->sig, "content-length"))
+				*signed_change = true;
 		} else if (name_is(f, "expect")) {
 			if (!(w->sigv4 && signed_has(&w->sig, "expect"))) {
 				p->act = H_DROP;

@@ -24,7 +24,9 @@
  *    alone. When none is present, the first is added (with any absent
  *    parent object, e.g. inferenceConfig).
  *  - include_usage (only when the body has "stream": true; Azure's
- *    chat/completions rejects stream_options otherwise):
+ *    chat/completions rejects stream_options otherwise; ask for it on
+ *    chat/completions only: the Responses API has no stream_options and
+ *    reports usage in response.completed anyway):
  *    stream_options.include_usage becomes true, stream_options created or a
  *    null one replaced as needed. result.usage_added tells the caller that
  *    the app did not ask for the usage chunk (issue 8: strip it).

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "approvals.h"
 #include "control.h"
 #include "enforce.h"
 #include "events.h"
@@ -138,6 +139,7 @@ static void atfork_child(void)
 	tf_conns_child_reset();
 	tf_resolve_child_reset();
 	tf_control_child_reset();
+	tf_approvals_child_reset();
 	tf_totals_child_reset();
 	tf_enforce_child_reset();
 	st.pid = getpid();
@@ -200,6 +202,7 @@ static void init_once(void)
 	tf_control_register("status", cmd_status);
 	tf_control_register("kill", cmd_kill);
 	tf_control_register("resume", cmd_resume);
+	tf_approvals_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 

@@ -167,8 +167,6 @@ int tf_totals_status(const tf_json_value *req, tf_buf *b, char *err, size_t errl
 	put_tally(b, &T.all);
 	tf_json_put_key(b, "blocked");
 	tf_json_put_uint(b, T.blocked);
-	tf_json_put_key(b, "reserved_usd");
-	tf_json_put_money(b, 0);
 	tf_json_put_key(b, "by_model");
 	tf_json_open_object(b);
 	for (size_t i = 0; i < T.n_rows; i++) {

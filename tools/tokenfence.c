@@ -27,7 +27,7 @@ static const char help[] =
 	"  approvals [--json]           calls waiting for a human decision\n"
 	"  approve ID | deny ID         decide one\n"
 	"  policy check ACTION [--config F]  what the policy says about an action\n"
-	"  demo                         (not yet)\n"
+	"  demo                         the built-in tour on the local emulator\n"
 	"\n"
 	"'tokenfence COMMAND --help' describes each command.\n"
 	"\n"

@@ -1072,7 +1072,8 @@ static int create_file(struct file_ledger *f, unsigned flags, char *err, size_t 
 	}
 	f->h->c.next_id = 0;
 	f->h->version = TF_LF_VERSION;
-	atomic_thread_fence(memory_order_release);
+	/* Whoever checks the magic does so under the same flock we hold, so
+	 * the header is complete by the time anyone can see it. */
 	memcpy(f->h->magic, TF_LF_MAGIC, TF_LF_MAGIC_LEN);
 	return 0;
 }

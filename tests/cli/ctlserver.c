@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,6 +228,27 @@ static void announce(void)
 	fflush(stdout);
 }
 
+/*
+ * One round trip through our own socket: afterwards the control thread is
+ * idle in poll(), holding no lock of the C library or the sanitizer
+ * runtime. Forking while it is mid-malloc is safe with glibc's allocator
+ * (fork takes its locks), but not with every sanitizer allocator, and the
+ * fork test is about our reset, not about theirs.
+ */
+static void settle(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[512];
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tf_control_path());
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, "{\"cmd\":\"ping\"}\n", 15) != 15 || read(fd, buf, sizeof(buf)) <= 0)
+		fprintf(stderr, "ctlserver: cannot ping myself\n");
+	if (fd >= 0)
+		close(fd);
+}
+
 static void wait_for_eof(void)
 {
 	char buf[64];
@@ -270,6 +293,7 @@ int main(int argc, char **argv)
 	tf_control_start();
 	announce();
 	if (do_fork) {
+		settle();
 		child = fork();
 		if (child == 0) {
 			tf_control_child_reset();

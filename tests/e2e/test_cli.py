@@ -325,6 +325,83 @@ def t_control_commands():
     return f"status/kill/resume/approvals/approve/deny/metrics/top; stuck process cost {took:.2f}s"
 
 
+# ---- the real library -----------------------------------------------------------------
+
+DRIVER = r"""
+import json, ssl, sys, urllib.request, urllib.error
+port = int(sys.argv[1])
+def call():
+    body = json.dumps({"messages": [{"role": "user", "content": "hello from the cli test"}],
+                       "max_tokens": 5}).encode()
+    req = urllib.request.Request(
+        "https://localhost:%d/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21" % port,
+        data=body, headers={"api-key": "test-azure-key", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+st, body = call()
+print("first", st, flush=True)
+sys.stdin.readline()
+st, body = call()
+print("second", st, body.replace("\n", " "), flush=True)
+"""
+
+
+def t_real_shim():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from emu import Emulator
+    py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    with tempfile.TemporaryDirectory() as tmp, Emulator() as emu:
+        sockdir = os.path.join(tmp, "s")
+        env = emu.env(base=env_with(TOKENFENCE_SOCKET_DIR=sockdir))
+        if A.asan_runtime:
+            env["LD_PRELOAD"] = A.asan_runtime
+        drv = os.path.join(tmp, "driver.py")
+        with open(drv, "w") as f:
+            f.write(DRIVER)
+        proc = subprocess.Popen([A.tokenfence, "run", "--hosts", f"localhost:{emu.port}=azure",
+                                 "--log", "off", "--", py, drv, str(emu.port)],
+                                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            check(line == "first 200\n", f"first call: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}")
+            bill = emu.bill()
+            check(len(bill) == 1, f"emulator bill: {bill}")
+            p = tf(["status", "--json"], env=env)
+            check(p.returncode == 0, p.stderr)
+            j = json.loads(p.stdout)
+            check(len(j["processes"]) == 1, j)
+            st = j["processes"][0]
+            check(st["responsive"] is True and st["exe"].startswith("python"), st)
+            check(st["workflow"].startswith("wf-"), st)
+            check(st["requests"] == 1, st)
+            check(st["cost_pico"] == bill[0]["cost_pico_usd"] and st["cost_pico"] > 0,
+                  f"status {st['cost_pico']} vs bill {bill[0]['cost_pico_usd']}")
+            check(j["total"]["cost_pico"] == st["cost_pico"], j["total"])
+            p = tf(["metrics"], env=env)
+            check("tokenfence_requests_total{" in p.stdout and "} 1\n" in p.stdout, p.stdout)
+            p = tf(["kill"], env=env)
+            check(p.returncode == 0 and f"scope={st['workflow']}" in p.stdout, p.stdout + p.stderr)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+            check(line.startswith("second 402 ") and "budget exceeded" in line.lower(),
+                  f"second call after kill: {line!r}")
+            check(len(emu.bill()) == 1, "the blocked call reached the emulator")
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        check(proc.returncode == 0, f"run exited {proc.returncode}: {err}")
+        check("tokenfence: 1 request, $" in err and "blocked 1" in err, err)
+        check(os.listdir(sockdir) == [], f"socket left: {os.listdir(sockdir)}")
+    return f"status cost {st['cost_pico']} pico = the emulator's bill; kill blocked the next call (402)"
+
+
 def t_help():
     p = tf(["--help"])
     check(p.returncode == 0 and "Exit status:" in p.stdout, p.stdout)
@@ -340,8 +417,8 @@ def t_help():
     check(p.returncode == 64 and "unknown command: bogus" in p.stderr, p.stderr)
     p = tf([])
     check(p.returncode == 64, "no arguments")
-    p = tf(["demo"])
-    check("not yet" in p.stdout, p.stdout)
+    p = tf(["demo", "--help"])
+    check(p.returncode == 0 and "emulator" in p.stdout, p.stdout)
     p = tf(["--version"])
     check(p.returncode == 0 and p.stdout.startswith("tokenfence "), p.stdout)
     return "--help everywhere, 64 on usage errors"

@@ -204,6 +204,7 @@ Test(summary, aggregates_the_fixture_exactly)
 	cr_assert_eq(tf_summary_add_text(&s, text, len), 0);
 	cr_expect_eq(s.calls, 7);
 	cr_expect_eq(s.requests, 4);
+	/* Only call records count; block/policy/approval events explain them. */
 	cr_expect_eq(s.blocked, 1);
 	cr_expect_eq(s.denied, 2);
 	cr_expect_eq(s.downgraded, 1);
@@ -575,4 +576,39 @@ Test(policy, config_errors_name_file_and_line)
 	cr_expect_lt(tf_cli_config_check("/nonexistent/tf.json", no_env, err, sizeof(err)), 0);
 	cr_expect_str_eq(err, "tokenfence: cannot read /nonexistent/tf.json: No such file or "
 			      "directory");
+}
+
+/* What shim/totals.c answers today: "" for unset names, no budget or scopes. */
+Test(status, minimal_answer_from_the_shim)
+{
+	const char *st = "{\"ok\":true,\"pid\":7,\"exe\":\"curl\",\"workflow\":\"\",\"scope\":\"\","
+			 "\"enforced\":true,\"requests\":1,\"input_tokens\":5,\"output_tokens\":2,"
+			 "\"cached_tokens\":0,\"reasoning_tokens\":0,\"cost_usd\":0.000001,"
+			 "\"cost_pico\":1000000,\"blocked\":0,\"reserved_usd\":0,\"by_model\":{"
+			 "\"gpt-4o-mini\":{\"requests\":1,\"input_tokens\":5,\"output_tokens\":2,"
+			 "\"cached_tokens\":0,\"reasoning_tokens\":0,\"cost_usd\":0.000001,"
+			 "\"cost_pico\":1000000}},\"warnings\":[{\"time\":1746093606,\"scope\":\"\","
+			 "\"message\":\"m\"}]}";
+	tf_status_total t;
+	tf_json_doc doc;
+	tf_proc p;
+	tf_buf out;
+	char *r;
+
+	cr_assert_eq(tf_json_parse(&doc, st, strlen(st), NULL, NULL), 0);
+	p = (tf_proc){ .pid = 7, .st = doc.root };
+	cr_assert_eq(tf_status_sum(&p, 1, &t), 0);
+	tf_buf_init(&out, 1 << 20);
+	cr_assert_eq(tf_status_render_text(&p, 1, &t, &out), 0);
+	r = buf_str(&out);
+	cr_expect(strncmp(r, "pid 7  curl\n", 12) == 0, "%s", r);
+	cr_expect(strstr(r, "  budget none\n") != NULL, "%s", r);
+	cr_expect(strstr(r, "  warning: m\n") != NULL, "%s", r);
+	cr_expect(strstr(r, "cost $0.000001") != NULL, "%s", r);
+	tf_buf_reset(&out);
+	cr_assert_eq(tf_metrics_render(&p, 1, NULL, &out), 0);
+	cr_expect(strstr(buf_str(&out), "tokenfence_requests_total{model=\"gpt-4o-mini\",provider=\"unknown\",scope=\"\"} 1\n") != NULL, "%s", out.data);
+	tf_buf_free(&out);
+	tf_status_total_free(&t);
+	tf_json_doc_free(&doc);
 }

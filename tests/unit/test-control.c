@@ -39,6 +39,9 @@ typedef struct server {
 
 static char tmp[64];
 static char sockdir[128];
+/* Servers of the running test, killed at teardown if an assertion cut it short. */
+static pid_t spawned[8];
+static size_t nspawned;
 
 static void setup(void)
 {
@@ -69,6 +72,13 @@ static void rm_tree(const char *path)
 
 static void teardown(void)
 {
+	for (size_t i = 0; i < nspawned; i++) {
+		if (waitpid(spawned[i], NULL, WNOHANG) == 0) {
+			kill(spawned[i], SIGKILL);
+			waitpid(spawned[i], NULL, 0);
+		}
+	}
+	nspawned = 0;
 	rm_tree(tmp);
 }
 
@@ -102,6 +112,8 @@ static void spawn_server(server *s, const char *const *args, int expect)
 	/* Nothing of the test runner's leaks into the server's fd table. */
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	cr_assert_eq(posix_spawn(&s->pid, CTLSERVER_PATH, &fa, NULL, argv, envp), 0);
+	if (nspawned < sizeof(spawned) / sizeof(spawned[0]))
+		spawned[nspawned++] = s->pid;
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(out[1]);

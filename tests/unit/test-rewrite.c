@@ -867,3 +867,18 @@ Test(rewrite, guard_pages)
 	tf_test_guard_free(m1, l1);
 	tf_test_guard_free(m2, l2);
 }
+
+/* De-chunking adds a Content-Length: if that name is signed, re-sign. */
+Test(rewrite, dechunked_signed_content_length_is_resigned)
+{
+	static const char in[] =
+		"POST /model/m/invoke HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+		"X-Amz-Date: 20261126T112855Z\r\nX-Amz-Security-Token: SESSIONTOKEN\r\n"
+		"Authorization: " CRED "SignedHeaders=content-length;host;x-amz-date;x-amz-security-token, "
+		"Signature=0000000000000000000000000000000000000000000000000000000000000000\r\n\r\n";
+	tf_rw_result res;
+
+	cr_assert_eq(rewrite(in, "{\"a\":1}", TF_PROVIDER_BEDROCK, &(tf_rw_changes){ 0 }, &res), 0);
+	cr_assert(res.dechunked && res.resigned);
+	cr_assert_eq(verify_out(), 0);
+}

@@ -68,18 +68,6 @@ int tf_cli_config_check(const char *file, tf_cli_getenv_fn getenv_fn, char *err,
 	return r;
 }
 
-static const char *effect_name(tf_effect e)
-{
-	switch (e) {
-	case TF_EFFECT_ALLOW:
-		return "allow";
-	case TF_EFFECT_REQUIRE_APPROVAL:
-		return "require_approval";
-	default:
-		return "deny";
-	}
-}
-
 int tf_cli_config_policy(const char *file, tf_cli_getenv_fn getenv_fn, tf_cli_policy *out,
 			 char *err, size_t errlen)
 {
@@ -92,13 +80,13 @@ int tf_cli_config_policy(const char *file, tf_cli_getenv_fn getenv_fn, tf_cli_po
 		return r;
 	}
 	out->has_policy = c.has_policy;
-	out->dflt = effect_name(c.policy_default);
+	out->dflt = c.policy_default;
 	out->file = file ? strdup(file) : NULL;
 	out->rules = calloc(c.n_rules ? c.n_rules : 1, sizeof(*out->rules));
 	if (!out->rules || (file && !out->file))
 		goto nomem;
 	for (size_t i = 0; i < c.n_rules; i++) {
-		out->rules[i].effect = effect_name(c.rules[i].effect);
+		out->rules[i].effect = c.rules[i].effect;
 		out->rules[i].line = c.rules[i].line;
 		out->rules[i].action = strdup(c.rules[i].action);
 		if (!out->rules[i].action)

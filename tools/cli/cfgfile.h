@@ -1,8 +1,7 @@
 /*
  * Loading a TokenFence configuration the way the shim will: the file's
  * text, then the environment's TOKENFENCE_* overrides, then the cross-key
- * checks (policy/config.h). This header does not include config.h so that
- * it can sit beside policy/rules.h, which names its own tf_effect.
+ * checks (policy/config.h), with every failure one ready-to-print line.
  */
 #ifndef TF_CLI_CFGFILE_H
 #define TF_CLI_CFGFILE_H
@@ -11,10 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rules.h"
+
 typedef const char *(*tf_cli_getenv_fn)(const char *name);
 
 typedef struct tf_cli_rule {
-	const char *effect; /* "allow" | "deny" | "require_approval" */
+	tf_effect effect;
 	char *action;
 	uint32_t line;
 } tf_cli_rule;
@@ -23,7 +24,7 @@ typedef struct tf_cli_rule {
 typedef struct tf_cli_policy {
 	char *file;        /* NULL without a file */
 	bool has_policy;   /* false: everything is allowed */
-	const char *dflt;  /* "allow" | "deny" */
+	tf_effect dflt;    /* TF_EFFECT_ALLOW or TF_EFFECT_DENY */
 	tf_cli_rule *rules;
 	size_t n_rules;
 } tf_cli_policy;

@@ -167,7 +167,11 @@ static void finish(tf_peer *p)
 		len--;
 	if (tf_json_parse(&p->doc, (const char *)p->resp.data, len, NULL, &jerr) < 0 ||
 	    p->doc.root->type != TF_JSON_OBJECT) {
-		snprintf(p->error, sizeof(p->error), "unreadable answer");
+		if (p->doc.root)
+			snprintf(p->error, sizeof(p->error), "unreadable answer: not a JSON object");
+		else
+			snprintf(p->error, sizeof(p->error), "unreadable answer: column %u: %s",
+				 (unsigned)jerr.col, jerr.msg);
 		return;
 	}
 	p->answer = p->doc.root;

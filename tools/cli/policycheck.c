@@ -4,23 +4,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rules.h"
 
 static int build(const tf_cli_policy *p, tf_policy *pol, char *err, size_t errlen)
 {
 	char why[256];
-	tf_effect e;
 
 	tf_policy_init(pol);
-	if (tf_effect_parse(p->dflt, strlen(p->dflt), &e) == 0)
-		pol->dflt = e;
+	pol->dflt = p->dflt;
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const tf_cli_rule *r = &p->rules[i];
 		int rc;
 
-		if (tf_effect_parse(r->effect, strlen(r->effect), &e) < 0)
-			e = TF_EFFECT_DENY;
-		rc = tf_policy_add(pol, e, r->action, strlen(r->action), why, sizeof(why));
+		rc = tf_policy_add(pol, r->effect, r->action, strlen(r->action), why, sizeof(why));
 		if (rc < 0) {
 			snprintf(err, errlen, "tokenfence: %s:%u: policy.rules[%zu].action: %s",
 				 p->file ? p->file : "(config)", (unsigned)r->line, i,

@@ -14,11 +14,12 @@ static const tf_json_value *obj(const tf_json_value *o, const char *key)
 	return v && v->type == TF_JSON_OBJECT ? v : NULL;
 }
 
+/* A non-empty string member, else NULL (the shim writes "" for unset). */
 static const char *str(const tf_json_value *o, const char *key)
 {
 	const tf_json_value *v = tf_json_get(o, key);
 
-	return v && v->type == TF_JSON_STRING ? v->u.str.s : NULL;
+	return v && v->type == TF_JSON_STRING && v->u.str.len ? v->u.str.s : NULL;
 }
 
 static uint64_t count(const tf_json_value *o, const char *key)

@@ -13,7 +13,12 @@
  *
  * Decisions: allow, downgrade, clamp, approved (and anything unknown) count
  * as forwarded requests; block counts as blocked; deny, approval_denied and
- * approval_timeout count as denied. Money is summed exactly (tf_money).
+ * approval_timeout count as denied. A call the shim stopped may instead be
+ * recorded as a block/policy/approval event whose message holds the phrase
+ * of its error ("budget exceeded" counts as blocked, "denied by policy" and
+ * "approval denied" as denied; other approval events count nothing). Each
+ * stopped call must be recorded one way, not both. Money is summed exactly
+ * (tf_money).
  * A line that is not a JSON object (e.g. cut short when a process was
  * killed mid-write) is counted as unreadable and skipped.
  */

@@ -84,6 +84,10 @@ typedef struct emu_resp {
 	bool gzip;      /* compress the body (Content-Encoding: gzip) */
 	bool close;     /* Connection: close after this response */
 	bool truncate;  /* fault: send half the body, then close */
+	/* Streams: (body offset, output tokens so far) after each delta, so a
+	 * client that leaves mid-stream is billed what it was sent. */
+	tf_buf marks;
+	size_t delivered; /* body bytes written before the connection failed */
 } emu_resp;
 
 /* What the bill records about a call, beyond the request itself. */
@@ -100,6 +104,10 @@ typedef struct emu_result {
 
 void emu_resp_init(emu_resp *r);
 void emu_resp_free(emu_resp *r);
+/* A stream delta ends here, with `tokens` output tokens so far. */
+void emu_resp_mark(emu_resp *r, uint64_t tokens);
+/* Output tokens of the stream up to body offset `off` (its last mark). */
+uint64_t emu_resp_tokens_at(const emu_resp *r, size_t off);
 void emu_resp_header(emu_resp *r, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Sets status, JSON content type and the printed JSON as body (takes no ownership). */
@@ -147,12 +155,19 @@ void emu_bill_write(const emu_req *q, const char *method, size_t method_len, int
 void emu_bill_close(void);
 
 /*
- * Shared by the HTTP/1.1 server (server.c) and the HTTP/2 one (h2serve.c):
- * routes, authenticates, answers (into r, already initialised) and bills
- * one request numbered n. The caller sends r.
+ * Shared by the HTTP/1.1 server (server.c) and the HTTP/2 one (h2serve.c).
+ * emu_handle routes, authenticates and answers one request numbered n into
+ * r (already initialised), and bills it unless it streams; the caller sends
+ * r, then calls emu_call_done, which bills a stream for what was delivered
+ * (r->delivered) and frees call. h and body must live until then.
  */
+typedef struct emu_call {
+	emu_req q;
+	emu_result res;
+} emu_call;
 void emu_handle(const emu_config *cfg, uint64_t conn_id, uint64_t n, const tf_h1_head *h,
-		const uint8_t *body, size_t body_len, emu_resp *r);
+		const uint8_t *body, size_t body_len, emu_resp *r, emu_call *call);
+void emu_call_done(emu_call *call, const emu_resp *r);
 /* gzip in place; 0, or -1 (b unchanged). */
 int emu_gzip_body(tf_buf *b);
 /* The next piece size of a streamed body (irregular, often tiny). */

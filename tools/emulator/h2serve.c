@@ -21,8 +21,13 @@ typedef struct stream {
 	tf_hlist fields;
 	tf_buf body;
 	bool too_big;
-	/* the response body being sent */
-	tf_buf out;
+	/* the request's view and call, alive until the answer is done */
+	tf_buf text;
+	tf_h1_head *head;
+	emu_resp r;
+	emu_call call;
+	bool have_call, have_resp;
+	/* the response body being sent (r.body) */
 	size_t off, stop_at;
 	bool paced, truncate, started;
 	uint64_t x;
@@ -64,9 +69,14 @@ static stream *find(h2conn *c, int32_t sid)
 
 static void stream_free(stream *st)
 {
+	if (st->have_call)
+		emu_call_done(&st->call, &st->r);
+	if (st->have_resp)
+		emu_resp_free(&st->r);
+	tf_buf_free(&st->text);
+	free(st->head);
 	tf_hlist_free(&st->fields);
 	tf_buf_free(&st->body);
-	tf_buf_free(&st->out);
 	free(st);
 }
 
@@ -112,7 +122,6 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 	st->sid = f->hd.stream_id;
 	tf_hlist_init(&st->fields, TF_H1_HEAD_CAP, TF_H1_MAX_HEADERS);
 	tf_buf_init(&st->body, c->cfg->max_body);
-	tf_buf_init(&st->out, 0);
 	st->next = c->streams;
 	c->streams = st;
 	return 0;
@@ -159,7 +168,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
 	if (st->paced) {
-		size_t p = emu_piece_size(&st->x, st->out.len);
+		size_t p = emu_piece_size(&st->x, st->r.body.len);
 
 		if (st->started && c->cfg->pace_ms)
 			sleep_ms(c->cfg->pace_ms);
@@ -168,10 +177,11 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
 	}
 	if (n > length)
 		n = length;
-	memcpy(buf, st->out.data + st->off, n);
+	memcpy(buf, st->r.body.data + st->off, n);
 	st->off += n;
+	st->r.delivered = st->off;
 	st->started = true;
-	if (st->off == st->out.len)
+	if (st->off == st->r.body.len)
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 	return (ssize_t)n;
 }
@@ -223,15 +233,14 @@ static void respond(h2conn *c, stream *st, emu_resp *r)
 	if (!r->stream)
 		nva[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen), 0 };
 	n += header_lines(&r->headers, nva + n, sizeof(nva) / sizeof(nva[0]) - n, names, sizeof(names));
-	tf_buf_reset(&st->out);
-	tf_buf_append(&st->out, r->body.data, r->body.len);
 	st->off = 0;
+	r->delivered = 0;
 	st->truncate = r->truncate;
 	st->stop_at = r->truncate ? r->body.len / 2 : r->body.len;
 	st->paced = r->stream;
 	prd.source.ptr = st;
 	prd.read_callback = read_body;
-	nghttp2_submit_response(c->s, st->sid, nva, n, st->out.len ? &prd : NULL);
+	nghttp2_submit_response(c->s, st->sid, nva, n, r->body.len ? &prd : NULL);
 }
 
 static void reject(h2conn *c, uint64_t n, emu_resp *r, int status, const char *msg,
@@ -254,31 +263,28 @@ static void reject(h2conn *c, uint64_t n, emu_resp *r, int status, const char *m
 
 static void handle(h2conn *c, stream *st)
 {
-	tf_h1_head *h = malloc(sizeof(*h));
 	uint64_t n = emu_next_request();
-	tf_buf text;
 	bool host_added;
-	emu_resp r;
 
-	tf_buf_init(&text, 2 * TF_H1_HEAD_CAP);
-	emu_resp_init(&r);
+	tf_buf_init(&st->text, 2 * TF_H1_HEAD_CAP);
+	st->head = malloc(sizeof(*st->head));
+	emu_resp_init(&st->r);
+	st->have_resp = true;
 	st->x = n * 0x9E3779B97F4A7C15ULL + 1;
-	if (!h || st->fields.truncated ||
-	    tf_h2msg_request_view(&st->fields, st->body.len, &text, h, &host_added) != 0) {
+	if (!st->head || st->fields.truncated ||
+	    tf_h2msg_request_view(&st->fields, st->body.len, &st->text, st->head, &host_added) != 0) {
 		/* As for HTTP/1.1 garbage: an error, and a bill line. */
 		if (st->fields.truncated)
-			reject(c, n, &r, 431, "Request Header Fields Too Large", "header too large");
+			reject(c, n, &st->r, 431, "Request Header Fields Too Large", "header too large");
 		else
-			reject(c, n, &r, 400, "Bad Request", "malformed request");
+			reject(c, n, &st->r, 400, "Bad Request", "malformed request");
 	} else if (st->too_big) {
-		reject(c, n, &r, 413, "Request Entity Too Large", "body over --max-body");
+		reject(c, n, &st->r, 413, "Request Entity Too Large", "body over --max-body");
 	} else {
-		emu_handle(c->cfg, c->id, n, h, st->body.data, st->body.len, &r);
+		emu_handle(c->cfg, c->id, n, st->head, st->body.data, st->body.len, &st->r, &st->call);
+		st->have_call = true;
 	}
-	respond(c, st, &r);
-	emu_resp_free(&r);
-	tf_buf_free(&text);
-	free(h);
+	respond(c, st, &st->r);
 }
 
 static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)

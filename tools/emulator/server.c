@@ -244,7 +244,7 @@ static void hard_close(conn *c)
 	shutdown(c->fd, SHUT_RDWR);
 }
 
-static int send_response(conn *c, uint64_t n_req, emu_resp *r)
+static int send_response(conn *c, const emu_req *q, emu_resp *r)
 {
 	char date[64];
 	struct tm tm;
@@ -281,7 +281,7 @@ static int send_response(conn *c, uint64_t n_req, emu_resp *r)
 	rc = conn_write(c, h.data, h.len);
 	tf_buf_free(&h);
 	{
-		uint64_t x = n_req * 0x9E3779B97F4A7C15ULL + 1;
+		uint64_t x = q->n * 0x9E3779B97F4A7C15ULL + 1;
 		size_t off = 0, stop_at = r->truncate ? r->body.len / 2 : r->body.len, k = 0;
 
 		while (rc == 0 && off < stop_at) {
@@ -290,6 +290,8 @@ static int send_response(conn *c, uint64_t n_req, emu_resp *r)
 			if (n > stop_at - off)
 				n = stop_at - off;
 			rc = send_chunk(c, r->body.data + off, n, (k++ % 3) == 1);
+			if (rc == 0)
+				r->delivered = off + n;
 			off += n;
 			if (c->cfg->pace_ms && off < stop_at)
 				sleep_ms(c->cfg->pace_ms);
@@ -298,8 +300,8 @@ static int send_response(conn *c, uint64_t n_req, emu_resp *r)
 			hard_close(c);
 			return rc;
 		}
-		if (rc == 0)
-			rc = conn_write(c, "0\r\n\r\n", 5);
+		/* The last chunk ("0") is the caller's to send, after billing: a
+		 * client that has read the whole stream finds its bill line. */
 	}
 	return rc;
 }
@@ -343,7 +345,7 @@ static void reject(conn *c, int status, const char *message, const char *note)
 		       status, &res, note);
 	logf_(c->cfg, "#%llu conn %llu: %d (%s)", (unsigned long long)q.n,
 	      (unsigned long long)c->id, status, note);
-	send_response(c, q.n, &r);
+	send_response(c, &q, &r);
 	emu_resp_free(&r);
 }
 
@@ -408,98 +410,135 @@ static void parse_json(emu_req *q)
 	q->json_ok = true;
 }
 
+static void bill_stream(const emu_req *q, const tf_h1_head *h, const emu_resp *r,
+			emu_result *res)
+{
+	const char *note = NULL;
+
+	if (res->billed && r->marks.len && r->delivered < r->body.len) {
+		uint64_t sent = emu_resp_tokens_at(r, r->delivered);
+		if (sent < res->usage.output) {
+			char key[EMU_MODEL_MAX];
+
+			if (res->usage.reasoning > sent)
+				res->usage.reasoning = sent;
+			res->usage.output = sent;
+			snprintf(key, sizeof(key), "%s", res->priced);
+			emu_price(q->route.provider, key, &res->usage, &res->cost, res->priced,
+				  sizeof(res->priced));
+			note = "client left mid-stream";
+		}
+	}
+	emu_bill_write(q, h->method, h->method_len, r->status, res, note);
+}
+
 void emu_handle(const emu_config *cfg, uint64_t conn_id, uint64_t n, const tf_h1_head *h,
-		const uint8_t *body, size_t body_len, emu_resp *r)
+		const uint8_t *body, size_t body_len, emu_resp *r, emu_call *call)
 {
 	const tf_h1_header *host = tf_h1_find(h, "host");
-	emu_req q;
-	emu_result res;
+	emu_req *q = &call->q;
+	emu_result *res = &call->res;
 	char rid[37];
 	int auth;
 
-	memset(&q, 0, sizeof(q));
-	memset(&res, 0, sizeof(res));
-	q.n = n;
-	q.conn = conn_id;
-	q.head = h;
-	q.cfg = cfg;
-	q.body = body;
-	q.body_len = body_len;
-	q.path = h->target;
-	while (q.path_len < h->target_len && h->target[q.path_len] != '?')
-		q.path_len++;
+	memset(q, 0, sizeof(*q));
+	memset(res, 0, sizeof(*res));
+	q->n = n;
+	q->conn = conn_id;
+	q->head = h;
+	q->cfg = cfg;
+	q->body = body;
+	q->body_len = body_len;
+	q->path = h->target;
+	while (q->path_len < h->target_len && h->target[q->path_len] != '?')
+		q->path_len++;
 	emu_route_request(h->method, h->method_len, h->target, h->target_len,
-			  host ? host->value : NULL, host ? host->value_len : 0, &q.route);
-	q.gzip_ok = accepts_gzip(h);
-	parse_json(&q);
+			  host ? host->value : NULL, host ? host->value_len : 0, &q->route);
+	q->gzip_ok = accepts_gzip(h);
+	parse_json(q);
 
-	if (q.route.provider == EMU_PROV_AZURE)
-		emu_azure_model_asked(&q, res.model, sizeof(res.model));
+	if (q->route.provider == EMU_PROV_AZURE)
+		emu_azure_model_asked(q, res->model, sizeof(res->model));
 	else
-		emu_bedrock_model_asked(&q, res.model, sizeof(res.model));
+		emu_bedrock_model_asked(q, res->model, sizeof(res->model));
 	emu_uuid(rid);
-	if (q.route.provider == EMU_PROV_AZURE) {
+	if (q->route.provider == EMU_PROV_AZURE) {
 		emu_resp_header(r, "apim-request-id", "%s", rid);
 		emu_resp_header(r, "x-request-id", "%s", rid);
 	} else {
 		emu_resp_header(r, "x-amzn-RequestId", "%s", rid);
 	}
-	auth = q.route.provider == EMU_PROV_AZURE ? emu_azure_auth(&q, r) : emu_bedrock_auth(&q, r);
+	auth = q->route.provider == EMU_PROV_AZURE ? emu_azure_auth(q, r) : emu_bedrock_auth(q, r);
 	if (auth == 0) {
-		bool az = q.route.provider == EMU_PROV_AZURE;
+		bool az = q->route.provider == EMU_PROV_AZURE;
 
-		q.fault = emu_fault_pick(cfg->faults, cfg->nfaults, q.n, q.route.operation, res.model);
-		res.stream = q.route.stream;
-		if (q.fault == EMU_FAULT_429 || q.fault == EMU_FAULT_500 || q.fault == EMU_FAULT_503) {
-			emu_fault_error(&q, r, q.fault);
+		q->fault = emu_fault_pick(cfg->faults, cfg->nfaults, q->n, q->route.operation,
+					 res->model);
+		res->stream = q->route.stream;
+		if (q->fault == EMU_FAULT_429 || q->fault == EMU_FAULT_500 || q->fault == EMU_FAULT_503) {
+			emu_fault_error(q, r, q->fault);
 		} else if (az) {
-			emu_azure_handle(&q, r, &res);
+			emu_azure_handle(q, r, res);
 		} else {
-			emu_bedrock_handle(&q, r, &res);
+			emu_bedrock_handle(q, r, res);
 		}
 	}
-	if (!res.billed)
-		memset(&res.usage, 0, sizeof(res.usage));
-	if (auth == 0 && res.billed) {
+	if (!res->billed)
+		memset(&res->usage, 0, sizeof(res->usage));
+	if (auth == 0 && res->billed) {
 		char key[EMU_MODEL_MAX];
 
-		snprintf(key, sizeof(key), "%s", res.priced[0] ? res.priced : res.model);
-		res.match = emu_price(q.route.provider, key, &res.usage, &res.cost, res.priced,
-				      sizeof(res.priced));
+		snprintf(key, sizeof(key), "%s", res->priced[0] ? res->priced : res->model);
+		res->match = emu_price(q->route.provider, key, &res->usage, &res->cost, res->priced,
+				      sizeof(res->priced));
 		/* An alias or application profile: the id is not in the table, its
 		 * base model is. */
-		if (res.match == EMU_PRICE_UNKNOWN && res.base[0] &&
-		    emu_price(q.route.provider, res.base, &res.usage, &res.cost, res.priced,
-			      sizeof(res.priced)) != EMU_PRICE_UNKNOWN)
-			res.match = EMU_PRICE_BASE;
-		else if (res.match == EMU_PRICE_UNKNOWN)
-			emu_price(q.route.provider, key, &res.usage, &res.cost, res.priced,
-				  sizeof(res.priced));
+		if (res->match == EMU_PRICE_UNKNOWN && res->base[0] &&
+		    emu_price(q->route.provider, res->base, &res->usage, &res->cost, res->priced,
+			      sizeof(res->priced)) != EMU_PRICE_UNKNOWN)
+			res->match = EMU_PRICE_BASE;
+		else if (res->match == EMU_PRICE_UNKNOWN)
+			emu_price(q->route.provider, key, &res->usage, &res->cost, res->priced,
+				  sizeof(res->priced));
 	} else if (auth != 0 || r->status >= 400) {
-		memset(&res.usage, 0, sizeof(res.usage));
-		res.cost = 0;
-		res.priced[0] = '\0';
+		memset(&res->usage, 0, sizeof(res->usage));
+		res->cost = 0;
+		res->priced[0] = '\0';
 	}
-	emu_bill_write(&q, h->method, h->method_len, r->status, &res, NULL);
+	/* A stream is billed once sent: a client that leaves mid-stream pays
+	 * for what it was sent, as a cloud that stops generating would charge. */
+	if (!r->stream)
+		emu_bill_write(q, h->method, h->method_len, r->status, res, NULL);
 	logf_(cfg, "#%llu conn %llu: %.*s %s %s -> %d in=%llu out=%llu%s%s",
-	      (unsigned long long)q.n, (unsigned long long)conn_id, (int)h->method_len, h->method,
-	      q.route.operation, res.model[0] ? res.model : "-", r->status,
-	      (unsigned long long)res.usage.input, (unsigned long long)res.usage.output,
-	      q.fault ? " fault=" : "", q.fault ? emu_fault_name(q.fault) : "");
-	cJSON_Delete((cJSON *)q.json);
+	      (unsigned long long)q->n, (unsigned long long)conn_id, (int)h->method_len, h->method,
+	      q->route.operation, res->model[0] ? res->model : "-", r->status,
+	      (unsigned long long)res->usage.input, (unsigned long long)res->usage.output,
+	      q->fault ? " fault=" : "", q->fault ? emu_fault_name(q->fault) : "");
+}
+
+void emu_call_done(emu_call *call, const emu_resp *r)
+{
+	if (r->stream)
+		bill_stream(&call->q, call->q.head, r, &call->res);
+	cJSON_Delete((cJSON *)call->q.json);
+	call->q.json = NULL;
 }
 
 static void handle_request(conn *c)
 {
 	emu_resp r;
+	emu_call call;
 
 	emu_resp_init(&r);
 	r.close = c->head->conn_close || __atomic_load_n(&stopping, __ATOMIC_RELAXED);
-	emu_handle(c->cfg, c->id, c->n, c->head, c->body.data, c->body.len, &r);
-	if (send_response(c, c->n, &r) != 0)
+	emu_handle(c->cfg, c->id, c->n, c->head, c->body.data, c->body.len, &r, &call);
+	if (send_response(c, &call.q, &r) != 0)
 		c->broken = true;
 	else if (r.close)
 		c->closing = true;
+	emu_call_done(&call, &r);
+	if (r.stream && !c->broken && !r.truncate && conn_write(c, "0\r\n\r\n", 5) != 0)
+		c->broken = true;
 	emu_resp_free(&r);
 }
 
