@@ -1004,6 +1004,17 @@ static int e_hosts(envctx *e)
 	return 0;
 }
 
+static int e_h2(envctx *e)
+{
+	if (e->len == 7 && memcmp(e->val, "enforce", 7) == 0)
+		e->c->h2 = TF_H2_ENFORCE;
+	else if (e->len == 14 && memcmp(e->val, "downgrade_alpn", 14) == 0)
+		e->c->h2 = TF_H2_DOWNGRADE_ALPN;
+	else
+		return efail(e, true, "expected \"enforce\" or \"downgrade_alpn\"");
+	return 0;
+}
+
 static int e_fail_mode(envctx *e)
 {
 	if (e->len == 4 && memcmp(e->val, "open", 4) == 0)
@@ -1040,6 +1051,7 @@ static const struct {
 	{ "TOKENFENCE_HOSTS", e_hosts },
 	{ "TOKENFENCE_FAIL_MODE", e_fail_mode },
 	{ "TOKENFENCE_APPROVAL_TIMEOUT", e_approval_timeout },
+	{ "TOKENFENCE_H2", e_h2 },
 };
 
 int tf_config_apply_env(tf_config *c, tf_getenv_fn getenv_fn, char *err, size_t errlen)

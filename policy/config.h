@@ -101,7 +101,7 @@ typedef struct tf_config {
 	tf_hosts hosts;          /* env rules first, then the file's */
 	char *ledger;            /* NULL, an absolute path, or redis://[auth@]host[:port][/db] */
 	tf_fail_mode fail_mode;  /* default closed */
-	tf_h2_mode h2;           /* default enforce */
+	tf_h2_mode h2;           /* default enforce; see shim/h2flow.h and README "HTTP/2" */
 } tf_config;
 
 typedef const char *(*tf_getenv_fn)(const char *name);

@@ -163,3 +163,21 @@ int tf_h2f_put_goaway(tf_buf *out, uint32_t last_sid, uint32_t error)
 	be32(p + 4, error);
 	return tf_h2f_put(out, TF_H2F_GOAWAY, 0, 0, p, sizeof(p));
 }
+
+long tf_h2f_alpn_without_h2(const uint8_t *in, size_t len, uint8_t *out)
+{
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		size_t n = in[i];
+
+		if (n == 0 || n > len - i - 1)
+			return -1;
+		if (!(n == 2 && in[i + 1] == 'h' && in[i + 2] == '2')) {
+			memcpy(out + o, in + i, n + 1);
+			o += n + 1;
+		}
+		i += n + 1;
+	}
+	return (long)o;
+}

@@ -134,6 +134,13 @@ int tf_h2f_put_rst_stream(tf_buf *out, uint32_t sid, uint32_t error);
 int tf_h2f_put_ping(tf_buf *out, bool ack, const uint8_t opaque[8]);
 int tf_h2f_put_goaway(tf_buf *out, uint32_t last_sid, uint32_t error);
 
+/*
+ * An ALPN protocol list (RFC 7301 wire format: length-prefixed names) with
+ * "h2" left out, into out (at least len bytes). Returns the new length, or
+ * -1 when the list is malformed (then out is not used).
+ */
+long tf_h2f_alpn_without_h2(const uint8_t *in, size_t len, uint8_t *out);
+
 /* Big-endian helpers for payload fields. */
 static inline uint32_t tf_h2f_u32(const uint8_t *p)
 {

@@ -16,6 +16,8 @@
 #include "conn.h"
 #include "control.h"
 #include "flow.h"
+#include "h2frame.h"
+#include "log.h"
 #include "resolve.h"
 #include "state.h"
 
@@ -417,4 +419,71 @@ TF_HOOK void SSL_free(SSL *s)
 		tf_hook_leave();
 	}
 	api->free(s);
+}
+
+/* ---- ALPN: config "h2": "downgrade_alpn" ---- */
+
+/*
+ * Offer h2 no more? Only in downgrade_alpn mode, and unless the connection
+ * is known to be unguarded: curl sets ALPN on its SSL_CTX before any SNI
+ * exists, so a context's list always loses h2 (README "HTTP/2").
+ */
+static bool downgrade_alpn(const tf_ssl_api *api, SSL *s)
+{
+	const char *sni;
+
+	if (tf_state_inert() || tf_crit)
+		return false;
+	tf_state_ready();
+	if (tf_state_config()->h2 != TF_H2_DOWNGRADE_ALPN)
+		return false;
+	if (!s || !api->get_servername)
+		return true;
+	sni = api->get_servername(s, TLSEXT_NAMETYPE_host_name);
+	if (!sni || !*sni)
+		return true;
+	return tf_hosts_classify(tf_state_hosts(), sni, strlen(sni), peer_port(api, s)) !=
+	       TF_PROVIDER_NONE;
+}
+
+/* The list without "h2" in buf (NULL/0 when nothing is left), or the
+ * app's own when it has no h2 or is malformed. */
+static const unsigned char *alpn_list(const unsigned char *protos, unsigned int *len,
+				      unsigned char buf[256])
+{
+	static int said;
+	long n;
+
+	if (!protos || *len > 256)
+		return protos;
+	n = tf_h2f_alpn_without_h2(protos, *len, buf);
+	if (n < 0 || (unsigned int)n == *len)
+		return protos;
+	tf_log_once(&said, TF_LOG_INFO, "h2 is no longer offered to guarded hosts (h2: downgrade_alpn)");
+	*len = (unsigned int)n;
+	return n ? buf : NULL;
+}
+
+TF_HOOK int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned int len)
+{
+	const tf_ssl_api *api = tf_resolve(CALLER());
+	unsigned char buf[256];
+
+	if (!api || !api->set_alpn_protos)
+		return 1;
+	if (downgrade_alpn(api, s))
+		protos = alpn_list(protos, &len, buf);
+	return api->set_alpn_protos(s, protos, len);
+}
+
+TF_HOOK int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, unsigned int len)
+{
+	const tf_ssl_api *api = tf_resolve(CALLER());
+	unsigned char buf[256];
+
+	if (!api || !api->ctx_set_alpn_protos)
+		return 1;
+	if (downgrade_alpn(api, NULL))
+		protos = alpn_list(protos, &len, buf);
+	return api->ctx_set_alpn_protos(ctx, protos, len);
 }

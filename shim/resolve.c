@@ -164,6 +164,8 @@ static const tf_ssl_api *instance_for(void *real_write)
 	BIND(api, h, is_server, "SSL_is_server");
 	BIND(api, h, ctrl, "SSL_ctrl");
 	BIND(api, h, get0_alpn_selected, "SSL_get0_alpn_selected");
+	BIND(api, h, set_alpn_protos, "SSL_set_alpn_protos");
+	BIND(api, h, ctx_set_alpn_protos, "SSL_CTX_set_alpn_protos");
 	if (!api->write || !api->read || !api->free) {
 		dlclose(h);
 		return NULL;

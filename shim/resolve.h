@@ -47,6 +47,10 @@ typedef struct tf_ssl_api {
 	int (*is_server)(const SSL *);
 	long (*ctrl)(SSL *, int, long, void *);
 	void (*get0_alpn_selected)(const SSL *, const unsigned char **, unsigned int *);
+
+	/* Hooked only for config h2 = downgrade_alpn (hooks.c). */
+	int (*set_alpn_protos)(SSL *, const unsigned char *, unsigned int);
+	int (*ctx_set_alpn_protos)(SSL_CTX *, const unsigned char *, unsigned int);
 } tf_ssl_api;
 
 /*

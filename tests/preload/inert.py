@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 HOOKS = {"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_peek", "SSL_peek_ex",
-         "SSL_pending", "SSL_has_pending", "SSL_shutdown", "SSL_clear", "SSL_free"}
+         "SSL_pending", "SSL_has_pending", "SSL_shutdown", "SSL_clear", "SSL_free",
+         "SSL_set_alpn_protos", "SSL_CTX_set_alpn_protos"}
 
 
 def main():
