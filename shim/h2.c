@@ -629,8 +629,14 @@ static void pump(tf_h2 *h)
 {
 	bool blocked_order = false;
 
-	if (h->passthrough)
+	/* Nothing goes to a server before it has spoken HTTP/2 (its SETTINGS):
+	 * an app may write its request before the handshake says what the
+	 * server speaks, and one that does not speak HTTP/2 must not get it.
+	 * After its output broke, nothing more is sent either. */
+	if (h->passthrough || !h->in.first_settings_done || h->srv_broken) {
+		flush_pending(h);
 		return;
+	}
 	for (struct stream *s = h->streams, *n; s && !h->app_broken; s = n) {
 		n = s->next;
 		if (s->st == S_RECV && !blocked_order) {
@@ -1499,7 +1505,16 @@ static void in_end(tf_h2 *h)
 		in_rst_end(h);
 		break;
 	case TF_H2F_PING:
-		if (d->mode == M_COLLECT && !ours(h, d->col)) {
+		if (d->mode == M_COLLECT && ours(h, d->col)) {
+			/* Our wake-up's answer: the app never asked for it (node
+			 * fails on an unsolicited PING ACK), but it must read
+			 * something (curl takes a readable socket that yields
+			 * nothing for a dead connection). It gets a frame of an
+			 * unknown type, which every peer ignores (RFC 9113 §5.5). */
+			tf_buf_reset(&h->frames);
+			if (tf_h2f_put(&h->frames, TF_H2F_TYPE_IGNORED, 0, 0, d->col, 8) == 0)
+				emit_app(h, h->frames.data, h->frames.len);
+		} else if (d->mode == M_COLLECT) {
 			emit_header_to(h, false, f);
 			emit_app(h, d->col, d->col_len);
 		}

@@ -57,8 +57,11 @@
  * Waking the app. An app that reads only when the network has something for
  *   it (memory BIOs: node) would never read an answer we queue from its
  *   write path. Whenever the write path queues bytes for the app, the layer
- *   sends the server a PING with an opaque value of ours and swallows its
- *   ACK: the ACK's arrival makes the app read, and it finds our bytes first.
+ *   sends the server a PING with an opaque value of ours; the ACK's arrival
+ *   makes the app read, and it finds our bytes first. The ACK itself reaches
+ *   the app as a frame of an unknown type, which every peer ignores (RFC
+ *   9113 §5.5): node fails on an unsolicited PING ACK, and curl takes a
+ *   readable connection that yields nothing for a dead one.
  *
  * Failure. Malformed app output after the preface (framing, a header block
  *   that does not decode) ends the connection as a server would: GOAWAY to

@@ -18,15 +18,18 @@
 #define OUT_CAP ((size_t)40 << 20)
 #define INJECT_CAP ((size_t)16 << 20)
 
-static bool alpn_is_h2(const tf_conn *c)
+/* 1: ALPN chose h2; 0: nothing chosen (yet); -1: another protocol. */
+static int alpn_h2(const tf_conn *c)
 {
 	const unsigned char *p = NULL;
 	unsigned int n = 0;
 
 	if (!c->api->get0_alpn_selected)
-		return false;
+		return 0;
 	c->api->get0_alpn_selected(c->ssl, &p, &n);
-	return p && n == 2 && p[0] == 'h' && p[1] == '2';
+	if (!p || n == 0)
+		return 0;
+	return n == 2 && p[0] == 'h' && p[1] == '2' ? 1 : -1;
 }
 
 static bool starts_like_preface(const uint8_t *p, size_t n)
@@ -209,7 +212,10 @@ void tf_h2flow_detect(tf_conn *c, const uint8_t *p, size_t n)
 	if ((c->mode != TF_MODE_GUARD && c->mode != TF_MODE_CLASSIFY) || c->hold.len ||
 	    !tf_h1_framer_idle(&c->req) || c->ex_head)
 		return;
-	if (!alpn_is_h2(c) && !starts_like_preface(p, n))
+	/* A preface on a connection that agreed on another protocol (h2 left
+	 * out of the offer by downgrade_alpn, say) is the app's mistake: the
+	 * server will refuse it, so it is not shown to the layer. */
+	if (alpn_h2(c) < 0 || (alpn_h2(c) == 0 && !starts_like_preface(p, n)))
 		return;
 	if (c->out.cap == 0)
 		c->out.cap = OUT_CAP;

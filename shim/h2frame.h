@@ -41,6 +41,9 @@ enum {
 	TF_H2F_GOAWAY = 0x7,
 	TF_H2F_WINDOW_UPDATE = 0x8,
 	TF_H2F_CONTINUATION = 0x9,
+	/* A type no registry assigns (RFC 9113 §5.5: receivers ignore it);
+	 * the shim's stand-in for frames the app must not see. */
+	TF_H2F_TYPE_IGNORED = 0xfb,
 };
 
 enum {

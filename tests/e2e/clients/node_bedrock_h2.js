@@ -5,7 +5,10 @@
 //   {op, ok, name, message, attempts, http, usage, text}
 // Steps: [{"op": "invoke"|"converse"|"converse_stream", "model": ID,
 //          "max_tokens": N, "text": "..."}]
-// Usage: node_bedrock_h2.js BASE_URL STEPS_JSON
+// With a third argument "shared", the handler is the SDK's own
+// NodeHttp2Handler with disableConcurrentStreams: false, so that the steps
+// share one HTTP/2 session (the default opens a session per request).
+// Usage: node_bedrock_h2.js BASE_URL STEPS_JSON [shared]
 'use strict';
 const path = require('path');
 const sdk = require('module').createRequire(path.join(__dirname, '..', 'node', 'package.json'));
@@ -13,12 +16,17 @@ const {
   BedrockRuntimeClient, InvokeModelCommand, ConverseCommand, ConverseStreamCommand,
 } = sdk('@aws-sdk/client-bedrock-runtime');
 
-const [base, stepsJson] = process.argv.slice(2);
+const [base, stepsJson, mode] = process.argv.slice(2);
 const steps = JSON.parse(stepsJson);
-const client = new BedrockRuntimeClient({
+const options = {
   region: 'us-east-1', endpoint: base, maxAttempts: 3,
   credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
-});
+};
+if (mode === 'shared') {
+  const { NodeHttp2Handler } = sdk('@smithy/node-http-handler');
+  options.requestHandler = new NodeHttp2Handler({ disableConcurrentStreams: false });
+}
+const client = new BedrockRuntimeClient(options);
 
 async function run(step) {
   const messages = [{ role: 'user', content: [{ text: step.text || 'hello' }] }];
