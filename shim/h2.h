@@ -47,8 +47,12 @@
  *   uses the app's receive window, which the server does not know about:
  *   the app's next connection WINDOW_UPDATEs are reduced by what it owes
  *   for those octets, so the server never sees credit for bytes it did not
- *   send. A WINDOW_UPDATE, RST_STREAM or PRIORITY for a stream the server
- *   never saw is dropped; one for a held stream waits until its HEADERS.
+ *   send. Until the app has repaid them, the server believes the app can
+ *   take that many octets (< 1 KiB an answer) more than it can: a server
+ *   filling the whole connection window in that moment would overflow the
+ *   app's (known limit; apps send connection credit as they consume).
+ *   A WINDOW_UPDATE, RST_STREAM or PRIORITY for a stream the server never
+ *   saw is dropped; one for a held stream waits until its HEADERS.
  *
  * Stream order. A stream's HEADERS is forwarded only after every lower
  *   stream id was forwarded or answered (the server would otherwise close

@@ -1085,3 +1085,19 @@ Test(h2frame, bad_preface_and_oversize)
 	tf_h2f_read(&r, hdr, 9, &ev, &pc, &pn);
 	cr_assert_eq(ev, TF_H2F_EV_ERROR);
 }
+
+Test(h2frame, alpn_without_h2)
+{
+	static const uint8_t both[] = "\x02h2\x08http/1.1";
+	static const uint8_t only[] = "\x02h2";
+	static const uint8_t none[] = "\x08http/1.1\x06spdy/3";
+	static const uint8_t bad[] = "\x09http/1.1";
+	uint8_t out[32];
+
+	cr_assert_eq(tf_h2f_alpn_without_h2(both, sizeof(both) - 1, out), 9);
+	cr_assert(memcmp(out, "\x08http/1.1", 9) == 0);
+	cr_assert_eq(tf_h2f_alpn_without_h2(only, sizeof(only) - 1, out), 0);
+	cr_assert_eq(tf_h2f_alpn_without_h2(none, sizeof(none) - 1, out), (long)sizeof(none) - 1);
+	cr_assert_eq(tf_h2f_alpn_without_h2(bad, sizeof(bad) - 1, out), -1);
+	cr_assert_eq(tf_h2f_alpn_without_h2((const uint8_t *)"\x00", 1, out), -1);
+}
