@@ -207,6 +207,15 @@ static struct stream *find(const tf_h2 *h, uint32_t sid)
 	return NULL;
 }
 
+/* A stream the server may answer: one it was sent. Its frames about any
+ * other stream id are not about a request of ours. */
+static struct stream *find_sent(const tf_h2 *h, uint32_t sid)
+{
+	struct stream *s = find(h, sid);
+
+	return s && (s->st == S_FWD || s->st == S_PASS) ? s : NULL;
+}
+
 static void ring_add(tf_h2 *h, uint32_t sid)
 {
 	h->ring[h->ring_pos++ % RING] = sid;
@@ -272,13 +281,16 @@ static void unheld(tf_h2 *h, struct stream *s)
 	}
 }
 
+/* The call of a tracked stream ends (once); the stream may live on. */
 static void end_tracked(tf_h2 *h, struct stream *s, bool complete)
 {
-	if (s->tracked && !s->resp_end)
-		h->ops.response_end(h->ops.ctx, s->user, complete);
+	void *user = s->user;
+
+	if (!s->tracked)
+		return;
 	s->tracked = false;
 	s->user = NULL;
-	s->resp_end = true;
+	h->ops.response_end(h->ops.ctx, user, complete);
 }
 
 static void remove_stream(tf_h2 *h, struct stream *s)
@@ -557,6 +569,11 @@ static void decide(tf_h2 *h, struct stream *s)
 		d.verdict = TF_H2V_DROP; /* what was not seen cannot be rewritten */
 	if (d.verdict == TF_H2V_BLOCK && !h->dmsg.len)
 		d.verdict = TF_H2V_DROP;
+	if (d.user && (d.verdict == TF_H2V_BLOCK || d.verdict == TF_H2V_DROP)) {
+		/* Tracked, but never sent after all: its call ends here. */
+		h->ops.response_end(h->ops.ctx, d.user, false);
+		d.user = NULL;
+	}
 	switch (d.verdict) {
 	case TF_H2V_FORWARD:
 	case TF_H2V_REWRITE:
@@ -566,6 +583,8 @@ static void decide(tf_h2 *h, struct stream *s)
 			tf_buf_init(&nb, s->body.cap);
 			if (tf_buf_append(&nb, d.body, d.body_len) != 0) {
 				tf_buf_free(&nb);
+				if (d.user)
+					h->ops.response_end(h->ops.ctx, d.user, false);
 				app_fail(h, TF_H2F_INTERNAL_ERROR, "out of memory rewriting a request");
 				return;
 			}
@@ -1244,7 +1263,7 @@ static void resp_ended(tf_h2 *h, struct stream *s, bool complete)
 static void in_block_done(tf_h2 *h)
 {
 	struct dir *d = &h->in;
-	struct stream *s = find(h, d->blk_sid);
+	struct stream *s = find_sent(h, d->blk_sid);
 
 	d->blk = false;
 	if (!h->resp_broken &&
@@ -1332,8 +1351,8 @@ static void in_window_update_end(tf_h2 *h)
 	}
 	emit_header_to(h, false, f);
 	emit_app(h, h->in.col, 4);
-	s = find(h, f->sid);
-	if (s && (s->st == S_FWD || s->st == S_PASS)) {
+	s = find_sent(h, f->sid);
+	if (s) {
 		s->srv_win += inc;
 		s->app_win += inc;
 	}
@@ -1342,7 +1361,7 @@ static void in_window_update_end(tf_h2 *h)
 static void in_rst_end(tf_h2 *h)
 {
 	const tf_h2f_header *f = &h->in.rd.fh;
-	struct stream *s = find(h, f->sid);
+	struct stream *s = find_sent(h, f->sid);
 
 	emit_header_to(h, false, f);
 	emit_app(h, h->in.col, 4);
@@ -1379,7 +1398,7 @@ static void in_begin(tf_h2 *h)
 {
 	struct dir *d = &h->in;
 	const tf_h2f_header *f = &d->rd.fh;
-	struct stream *s = find(h, f->sid);
+	struct stream *s = find_sent(h, f->sid);
 
 	d->mode = M_PASS;
 	d->inspect = false;
@@ -1468,7 +1487,7 @@ static void in_piece(tf_h2 *h, const uint8_t *p, size_t n)
 	if (!cn)
 		return;
 	if (f->type == TF_H2F_DATA) {
-		s = find(h, f->sid);
+		s = find_sent(h, f->sid);
 		if (s && s->tracked && s->resp_started && !h->resp_broken)
 			h->ops.response_data(h->ops.ctx, s->user, cp, cn);
 		return;
@@ -1487,7 +1506,7 @@ static void in_end(tf_h2 *h)
 	case TF_H2F_DATA:
 		h->app_recv -= f->len;
 		if (f->flags & TF_H2F_END_STREAM)
-			resp_ended(h, find(h, f->sid), true);
+			resp_ended(h, find_sent(h, f->sid), true);
 		break;
 	case TF_H2F_HEADERS:
 	case TF_H2F_CONTINUATION:

@@ -119,12 +119,6 @@ void tf_h2f_reader_init(tf_h2f_reader *r, bool expect_preface, uint32_t max_len)
 size_t tf_h2f_read(tf_h2f_reader *r, const uint8_t *p, size_t n, tf_h2f_event *ev,
 		   const uint8_t **piece, size_t *piece_len);
 
-/* Offset of fh's payload so far (octets delivered before the next piece). */
-static inline uint32_t tf_h2f_reader_offset(const tf_h2f_reader *r)
-{
-	return r->off;
-}
-
 /* True between frames (and before the preface): nothing partial is held. */
 bool tf_h2f_reader_at_boundary(const tf_h2f_reader *r);
 

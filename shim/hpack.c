@@ -116,8 +116,12 @@ int tf_hpack_in_set_max(tf_hpack_in *in, size_t settings_max)
 
 int tf_hpack_in_feed(tf_hpack_in *in, const uint8_t *p, size_t n, bool last, tf_hlist *out)
 {
+	static const uint8_t none[1];
+
 	if (!in->inf)
 		return TF_HPACK_ECOMP;
+	if (!p)
+		p = none;
 	in->in_block = true;
 	for (;;) {
 		nghttp2_nv nv;
