@@ -214,6 +214,20 @@ static void start_emulator(void)
 	fclose(f);
 }
 
+/* Kept with --keep, for profiling the parsers on the same bytes. */
+static void save(const char *name, const tfb_bytes *b)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", opt.tmp, name);
+	f = fopen(path, "w");
+	if (f) {
+		fwrite(b->data, 1, b->len, f);
+		fclose(f);
+	}
+}
+
 /* One response of the emulator, as bytes, for the bench server to replay. */
 static void capture(SSL_CTX *ctx, tfb_case k, const char *sni, tfb_bytes *out)
 {
@@ -240,6 +254,9 @@ static void start_server(void)
 	capture(ctx, TFB_STREAM_ES, TFB_SNI_BEDROCK, &server_cfg.event_stream);
 	capture(ctx, TFB_STREAM_SSE, TFB_SNI_AZURE, &server_cfg.sse);
 	SSL_CTX_free(ctx);
+	save("invoke.http", &server_cfg.invoke);
+	save("event-stream.http", &server_cfg.event_stream);
+	save("sse.http", &server_cfg.sse);
 	server_cfg.echo_fd = tfb_listen(&ports.echo);
 	server_cfg.sink_fd = tfb_listen(&ports.sink);
 	server_cfg.source_fd = tfb_listen(&ports.source);
@@ -498,6 +515,8 @@ static void measure(client cl[TFB_NVAR], tfb_case k)
 			int v = order(i, j);
 			r->failed = !batch(&cl[v], k, per, &s[v], &bmed[v], &cpu[v * rounds + i],
 					   &flt[v * rounds + i]);
+			if (!r->failed && (i == 0 || (double)bmed[v] < r->best[v]))
+				r->best[v] = (double)bmed[v];
 		}
 		diff[i] = (double)bmed[TFB_V_SHIM] - (double)bmed[TFB_V_PLAIN];
 		ndiff[i] = (double)bmed[TFB_V_PLAIN2] - (double)bmed[TFB_V_PLAIN];

@@ -194,7 +194,7 @@ int tfb_request_send(SSL *s, const tfb_request *r)
 	/* One write with head and body, as botocore does (a body over the
 	 * record size still takes several SSL_write calls of 16 KiB). */
 	{
-		static __thread tfb_bytes one;
+		static tfb_bytes one;
 
 		one.len = 0;
 		if (tfb_bytes_append(&one, r->head.data, r->head.len) < 0 ||
@@ -333,8 +333,8 @@ static ssize_t feed(struct reader *rd, const uint8_t *p, size_t n)
  * pipelining, each response is read before the next request is sent). */
 int tfb_response_read(SSL *s, tfb_bytes *cap, uint64_t *bytes)
 {
-	static __thread struct reader rd;
-	static __thread uint8_t buf[TFB_IO_CHUNK];
+	static struct reader rd;
+	static uint8_t buf[TFB_IO_CHUNK];
 	uint64_t total = 0;
 
 	memset(&rd, 0, offsetof(struct reader, head));

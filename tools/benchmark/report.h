@@ -25,6 +25,10 @@ typedef struct tfb_result {
 	/* Client process CPU time (ns) and minor page faults per unit:
 	 * medians over its batches. */
 	double cpu[TFB_NVAR], faults[TFB_NVAR];
+	/* The least disturbed batch of each client: its lowest batch median
+	 * (wall ns per unit). Under additive noise from other load this comes
+	 * closest to what a quiet machine would show. */
+	double best[TFB_NVAR];
 	/* Median over rounds of the difference of batch medians (ns):
 	 * with − without, and without 2 − without. */
 	double paired, paired_null;
