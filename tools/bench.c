@@ -14,8 +14,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +154,31 @@ static bool executable(const char *p)
 
 /* ---- processes ---- */
 
+/* In a sanitized build the ASan runtime must come first in LD_PRELOAD (the
+ * shim needs it too): the path this process itself mapped, or "". */
+static const char *asan_runtime(void)
+{
+	static char path[PATH_MAX];
+	static bool looked;
+	char line[PATH_MAX + 128];
+	FILE *f;
+
+	if (looked)
+		return path;
+	looked = true;
+	f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		if (p && strstr(p, "/libasan.so")) {
+			snprintf(path, sizeof(path), "%.*s", (int)(strcspn(p, "\n") & 0xfff), p);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return path;
+}
+
 static pid_t spawn(char *const argv[], const char *preload, int cmd_fd, const char *out)
 {
 	pid_t pid;
@@ -177,10 +200,16 @@ static pid_t spawn(char *const argv[], const char *preload, int cmd_fd, const ch
 			dup2(fd, 1);
 	}
 	if (preload) {
+		char list[2 * PATH_MAX + 2];
+
 		/* The shim's warnings would interleave with our progress lines;
 		 * written to a file they cost what they cost on stderr. */
 		setenv("TOKENFENCE_LOG", opt.shim_log, 0);
-		setenv("LD_PRELOAD", preload, 1);
+		snprintf(list, sizeof(list), "%s%s%s", asan_runtime(), *asan_runtime() ? " " : "",
+			 preload);
+		setenv("LD_PRELOAD", list, 1);
+		if (*asan_runtime())
+			setenv("ASAN_OPTIONS", "detect_leaks=0", 0);
 	} else {
 		unsetenv("LD_PRELOAD");
 	}
