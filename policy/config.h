@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "hosts.h"
 #include "money.h"
@@ -43,7 +44,7 @@
 #define TF_CONFIG_ACTION_MAX 512
 #define TF_CONFIG_MODEL_ID_MAX 2048
 
-typedef enum tf_window { TF_WINDOW_NONE, TF_WINDOW_DAY, TF_WINDOW_MONTH } tf_window;
+/* tf_window: budget.h, which gives windows their meaning. */
 typedef enum tf_fail_mode { TF_FAIL_CLOSED, TF_FAIL_OPEN } tf_fail_mode;
 typedef enum tf_h2_mode { TF_H2_ENFORCE, TF_H2_DOWNGRADE_ALPN } tf_h2_mode;
 

@@ -222,6 +222,57 @@ out:
 	return r < 0 ? r : 0;
 }
 
+static size_t fields(tf_rw_field *out, size_t cap, const char *a, const char *b, const char *c,
+		     const char *d)
+{
+	const char *v[] = { a, b, c, d };
+	size_t n = 0;
+
+	for (size_t i = 0; i < 4 && n < cap; i += 2) {
+		if (!v[i])
+			break;
+		out[n].path[0] = v[i];
+		out[n].path[1] = v[i + 1];
+		out[n].depth = v[i + 1] ? 2 : 1;
+		n++;
+	}
+	return n;
+}
+
+/* o-series and gpt-5 reject max_tokens; max_completion_tokens is what they take. */
+static bool reasoning_model(const char *m)
+{
+	return (m[0] == 'o' && m[1] >= '1' && m[1] <= '9') || strncmp(m, "gpt-5", 5) == 0;
+}
+
+size_t tf_adapt_limit_fields(const tf_call *c, tf_rw_field *out, size_t cap)
+{
+	const char *op = c->act.operation;
+	char base[TF_CALL_MODEL_MAX];
+
+	if (strcmp(op, "Converse") == 0 || strcmp(op, "ConverseStream") == 0)
+		return fields(out, cap, "inferenceConfig", "maxTokens", NULL, NULL);
+	if (c->provider == TF_PROVIDER_AZURE || strncmp(op, "OpenAI", 6) == 0) {
+		if (strstr(op, "Responses"))
+			return fields(out, cap, "max_output_tokens", NULL, NULL, NULL);
+		if (reasoning_model(c->price_model))
+			return fields(out, cap, "max_completion_tokens", NULL, "max_tokens", NULL);
+		return fields(out, cap, "max_tokens", NULL, "max_completion_tokens", NULL);
+	}
+	if (tf_model_base(TF_PROVIDER_BEDROCK, c->model, strlen(c->model), base, sizeof(base)) < 0)
+		snprintf(base, sizeof(base), "%s", c->model);
+	if (strncmp(base, "amazon.titan", 12) == 0)
+		return fields(out, cap, "textGenerationConfig", "maxTokenCount", NULL, NULL);
+	if (strncmp(base, "amazon.nova", 11) == 0)
+		return fields(out, cap, "inferenceConfig", "maxTokens", NULL, NULL);
+	if (strncmp(base, "meta.", 5) == 0)
+		return fields(out, cap, "max_gen_len", NULL, NULL, NULL);
+	if (strncmp(base, "anthropic.", 10) == 0 && !strstr(base, "claude-3") &&
+	    !strstr(base, "claude-sonnet") && !strstr(base, "claude-opus") && !strstr(base, "claude-haiku"))
+		return fields(out, cap, "max_tokens_to_sample", NULL, NULL, NULL);
+	return fields(out, cap, "max_tokens", NULL, NULL, NULL);
+}
+
 /* ---- the response ---- */
 
 static bool header_u64(const tf_h1_head *h, const char *name, uint64_t *out)

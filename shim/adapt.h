@@ -31,6 +31,7 @@
 #include "config.h"
 #include "http1.h"
 #include "json.h"
+#include "rewrite.h"
 
 typedef struct tf_req_view {
 	const tf_h1_head *head;
@@ -55,6 +56,10 @@ void tf_adapt_response_head(tf_call *call, const tf_h1_head *h);
  */
 void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool complete,
 		     const tf_config *cfg, const tf_prices *prices);
+
+/* The request's output-limit field(s) for its API, preferred first (the
+ * one a clamp inserts when none is present). Returns how many. */
+size_t tf_adapt_limit_fields(const tf_call *call, tf_rw_field *out, size_t cap);
 
 /* Pieces shared with the stream decoders. */
 bool tf_adapt_bedrock_usage(const tf_json_value *root, tf_usage *u);

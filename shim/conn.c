@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include "exchange.h"
+#include "reentry.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -82,6 +83,7 @@ tf_conn_class tf_conns_get(const SSL *ssl, tf_conn **out)
 	struct shard *s = shard_of(ssl, &h);
 	tf_conn_class cls = TF_CONN_ABSENT;
 
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&s->mu);
 	if (s->cap) {
 		struct slot *sl = &s->slots[probe(s, ssl, h)];
@@ -93,6 +95,7 @@ tf_conn_class tf_conns_get(const SSL *ssl, tf_conn **out)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	TF_CRIT_END();
 	return cls;
 }
 
@@ -119,12 +122,29 @@ int tf_conns_set_unguarded(const SSL *ssl)
 	struct slot *sl;
 	int r = 0;
 
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&s->mu);
 	sl = upsert(s, ssl, h);
 	if (!sl)
 		r = -ENOMEM;
 	pthread_mutex_unlock(&s->mu);
+	TF_CRIT_END();
 	return r;
+}
+
+/*
+ * Recursive: a callback run by libssl inside one of our real calls (node
+ * runs JavaScript there) may re-enter a hook for the same connection in the
+ * other direction on the same thread.
+ */
+static void init_conn_mutex(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
 }
 
 static tf_conn *conn_new(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mode,
@@ -134,8 +154,8 @@ static tf_conn *conn_new(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mod
 
 	if (!c)
 		return NULL;
-	pthread_mutex_init(&c->mu, NULL);
 	c->refs = 1;
+	init_conn_mutex(&c->mu);
 	c->api = api;
 	c->ssl = (SSL *)ssl;
 	c->mode = mode;
@@ -172,6 +192,7 @@ tf_conn *tf_conns_track(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mode
 
 	if (!fresh)
 		return NULL;
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&s->mu);
 	sl = upsert(s, ssl, h);
 	if (sl) {
@@ -184,6 +205,7 @@ tf_conn *tf_conns_track(const SSL *ssl, const tf_ssl_api *api, tf_conn_mode mode
 		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&s->mu);
+	TF_CRIT_END();
 	if (fresh)
 		conn_free(fresh);
 	return c;
@@ -218,6 +240,7 @@ void tf_conns_drop(const SSL *ssl)
 	struct shard *s = shard_of(ssl, &h);
 	tf_conn *c = NULL;
 
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&s->mu);
 	if (s->cap) {
 		size_t i = probe(s, ssl, h);
@@ -229,6 +252,7 @@ void tf_conns_drop(const SSL *ssl)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	TF_CRIT_END();
 	if (c)
 		tf_conn_put(c);
 }
@@ -267,7 +291,7 @@ void tf_conns_child_reset(void)
 			if (!c)
 				continue;
 			if (pthread_mutex_trylock(&c->mu) != 0) {
-				pthread_mutex_init(&c->mu, NULL);
+				init_conn_mutex(&c->mu);
 				c->mode = TF_MODE_BROKEN;
 			} else {
 				pthread_mutex_unlock(&c->mu);
@@ -281,10 +305,12 @@ void tf_conns_count(size_t *unguarded, size_t *tracked)
 	size_t u = 0, t = 0;
 
 	for (size_t i = 0; i < SHARDS; i++) {
+		TF_CRIT_BEGIN();
 		pthread_mutex_lock(&shards[i].mu);
 		u += shards[i].used - shards[i].tracked;
 		t += shards[i].tracked;
 		pthread_mutex_unlock(&shards[i].mu);
+		TF_CRIT_END();
 	}
 	*unguarded = u;
 	*tracked = t;

@@ -30,14 +30,32 @@
  */
 typedef int (*tf_control_handler)(const tf_json_value *req, tf_buf *out, char *err, size_t errlen);
 
-/* Registers cmd; call before tf_control_start(). Returns 0 or -ENOSPC. */
+/*
+ * Registers cmd (1..31 bytes); call before tf_control_start() (a later
+ * call is safe, the command just appears late). Registering a name again
+ * replaces its handler. Returns 0, -ENOSPC (32 commands), -EINVAL (bad
+ * name or NULL fn), or -EEXIST for the built-ins: "ping" (pid, exe,
+ * uptime_s) and "help" (commands: every name, built-ins first).
+ */
 int tf_control_register(const char *cmd, tf_control_handler fn);
-/* Starts the server once per process (idempotent, cheap after the first call). */
+/*
+ * Starts the server once per process (idempotent, cheap after the first
+ * call). Checks the directory, binds and listens on the calling thread (so
+ * the path is valid on return, or a warning was logged and the server
+ * stays off for this process), then leaves the rest to the thread. Does
+ * nothing in secure-execution (setuid) processes.
+ */
 void tf_control_start(void);
 /* The socket path of this process ("" before start). */
 const char *tf_control_path(void);
 
-/* Fork hygiene (pthread_atfork child): the thread is gone; forget it. */
+/*
+ * Fork hygiene: call from the pthread_atfork child handler. The thread is
+ * gone: close the inherited listening socket and wake pipe, forget the
+ * path (the parent's socket is never removed by the child), so the next
+ * tf_control_start() serves the child under its own pid. Async-signal-safe
+ * (close and plain stores only).
+ */
 void tf_control_child_reset(void);
 
 #endif

@@ -22,7 +22,9 @@
 #include "buf.h"
 #include "call.h"
 #include "decode.h"
+#include "enforce.h"
 #include "http1.h"
+#include "streamuse.h"
 
 /* What we keep of a response body to read usage from. Responses carrying
  * usage are small; a bigger one is settled at its reservation. */
@@ -31,27 +33,65 @@
 typedef struct tf_exchange {
 	struct tf_exchange *next;
 	tf_call call;
+	tf_enforcement enf;
+	uint64_t approved_fp; /* approved by a human: its fingerprint, else 0 */
 	bool head_request; /* HEAD: the response has no body */
+	/* A blocked request whose answer rides on a stand-in (see flow.c): the
+	 * server's reply to the stand-in is swallowed and `synthetic` takes
+	 * its place in what the app reads. */
+	bool standin;
+	tf_buf synthetic;
 	bool answered;     /* a final (non-1xx) response head was seen */
 	tf_decoder dec;
 	bool dec_live;
 	bool body_bad;     /* decoding failed or passed the cap */
 	tf_buf body;
+
+	/*
+	 * A streamed response: usage from its events (streamuse.h). When it is
+	 * chunked and not content-coded, the shim delivers its body itself
+	 * ("managed"): the server's body bytes are replaced by the same payload
+	 * re-chunked, released at event/frame boundaries, so that a usage chunk
+	 * we asked for can be hidden and the stream can be ended cleanly.
+	 */
+	tf_streamuse su;
+	bool su_live;
+	bool managed;
+	bool hide_usage;    /* we added include_usage: the app must not see it */
+	tf_buf held;        /* payload from `released` on, not yet given to the app */
+	uint64_t released;  /* payload offset the app has up to */
+	tf_su_span drop;    /* the next span to leave out, when have_drop */
+	bool have_drop;
+	bool cut;           /* ended by enforcement: the server's rest is discarded */
+	bool cut_closed;    /* ...and the connection shut, so the server stopped */
+	uint64_t next_check; /* stream offset at which to look at the budget again */
 } tf_exchange;
 
 struct tf_conn;
 
-/* A request is whole: builds its exchange and appends it to the FIFO.
- * Returns the exchange (never NULL: on ENOMEM it is not tracked and NULL is
- * returned, and the request is simply forwarded). */
+/* A request is whole: builds its exchange (adapted, decided: ex->enf says
+ * forward, block or hold) and appends it to the FIFO. NULL on ENOMEM: the
+ * request is then forwarded untracked. */
 tf_exchange *tf_exchange_open(struct tf_conn *c, const tf_h1_head *h, const uint8_t *body,
 			      size_t body_len);
+/*
+ * Turns ex (the newest exchange, decided BLOCK) into its synthetic answer.
+ * Direct: the answer goes to the app's read queue at once and ex is booked
+ * and dropped. Stand-in: ex stays queued, marked to swallow the server's
+ * reply to the stand-in request and to deliver the answer in its place.
+ */
+void tf_exchange_block(struct tf_conn *c, tf_exchange *ex, bool standin);
 /* The exchange whose response is read next, or NULL. */
 tf_exchange *tf_exchange_front(struct tf_conn *c);
 
-void tf_exchange_response_head(struct tf_conn *c, const tf_h1_head *h);
+/* Returns TF_H1_PAUSE when the body that follows is managed (see above):
+ * the caller then knows exactly where the server's body bytes start. */
+int tf_exchange_response_head(struct tf_conn *c, const tf_h1_head *h);
 void tf_exchange_response_body(struct tf_conn *c, const uint8_t *p, size_t n);
 void tf_exchange_response_end(struct tf_conn *c);
+/* The server's bytes now being read are not for the app: a stand-in's
+ * reply, or the body of a managed stream (delivered re-chunked instead). */
+bool tf_exchange_swallowing(struct tf_conn *c);
 /* The connection is over: settle what was never answered. */
 void tf_exchange_close_all(struct tf_conn *c, const char *why);
 

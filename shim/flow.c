@@ -1,10 +1,16 @@
 #include "flow.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "adapt.h"
+#include "approvals.h"
+#include "control.h"
+#include "events.h"
 #include "exchange.h"
 #include "log.h"
+#include "rewrite.h"
 #include "state.h"
 
 /* The caps that keep a peer from making us hold unbounded memory. Past the
@@ -12,7 +18,7 @@
  * TF_MODE_BROKEN) rather than buffered. */
 #define HOLD_CAP ((size_t)32 << 20)
 #define OUT_CAP ((size_t)40 << 20)
-#define INJECT_CAP ((size_t)1 << 20)
+#define INJECT_CAP ((size_t)16 << 20)
 
 static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -112,6 +118,8 @@ static void classify_by_host(tf_conn *c, const tf_h1_head *h)
 	c->port = port;
 	c->mode = c->provider == TF_PROVIDER_NONE ? TF_MODE_PASS : TF_MODE_GUARD;
 	tf_state_count_conn(c->mode == TF_MODE_GUARD);
+	if (c->mode == TF_MODE_GUARD)
+		tf_control_start();
 }
 
 struct req_ctx {
@@ -152,25 +160,200 @@ static int req_on_end(void *ctx)
 }
 
 /* A whole request sits in `hold`: hand it on. */
-static int request_complete(tf_conn *c)
+/* The request as the app wrote it (without Expect, which we answered). */
+static int forward_as_is(tf_conn *c, const tf_h1_head *h)
 {
-	const tf_h1_head *h = &c->req.parsed;
 	int r;
 
-	tf_state_note_request(c, h, c->hold.data, c->hold.len);
-	if (h->chunked)
-		tf_exchange_open(c, h, c->req_body.data, c->req_body.len);
-	else
-		tf_exchange_open(c, h, c->hold.data + h->head_len, c->hold.len - h->head_len);
-	tf_buf_reset(&c->req_body);
-	if (h->expect_continue) {
-		r = queue_head_without_expect(c, h);
-		if (r == 0)
-			r = queue_out(c, c->hold.data + h->head_len, c->hold.len - h->head_len);
-	} else {
-		r = queue_out(c, c->hold.data, c->hold.len);
+	if (!h->expect_continue)
+		return queue_out(c, c->hold.data, c->hold.len);
+	r = queue_head_without_expect(c, h);
+	return r < 0 ? r : queue_out(c, c->hold.data + h->head_len, c->hold.len - h->head_len);
+}
+
+/*
+ * A blocked request never reaches the server; its answer must still reach
+ * the app. An app that reads as soon as it has written (CPython's ssl, with
+ * a socket fd) simply finds the answer queued. An app on memory BIOs (node,
+ * asyncio) or with a BIO of its own (curl) only reads after the network
+ * delivers something, so it gets a stand-in: a bodiless HEAD request the
+ * provider answers without running any model; its reply is swallowed and
+ * our answer delivered in its place, which also keeps the connection in
+ * step with the server. A request queued behind unanswered ones always uses
+ * the stand-in, so answers stay in order.
+ */
+static int forward_blocked(tf_conn *c, const tf_h1_head *h, tf_exchange *ex)
+{
+	const tf_h1_header *host = tf_h1_find(h, "host");
+	int fd = c->api->get_fd ? c->api->get_fd(c->ssl) : -1;
+	bool standin = fd < 0 || c->ex_head != ex;
+
+	tf_exchange_block(c, ex, standin);
+	if (!standin)
+		return 0;
+	return tf_buf_printf(&c->out, "HEAD /tokenfence-blocked HTTP/1.1\r\nHost: %.*s\r\n\r\n",
+			     host ? (int)host->value_len : 0, host ? host->value : "");
+}
+
+/* The request body as the adapter saw it: in place, or de-chunked. */
+static const uint8_t *request_body(tf_conn *c, const tf_h1_head *h, size_t *len)
+{
+	if (h->chunked) {
+		*len = c->req_body.len;
+		return c->req_body.data;
 	}
+	*len = c->hold.len - h->head_len;
+	return c->hold.data + h->head_len;
+}
+
+/*
+ * fail_mode open and the change could not be made: the request goes as the
+ * app wrote it, so it is decided again as it is — its own model, its own
+ * worst case reserved — and blocked if that does not fit. Open means "send
+ * what cannot be rewritten", never "exceed the budget".
+ */
+static int forward_unchanged(tf_conn *c, const tf_h1_head *h, tf_exchange *ex,
+			     const uint8_t *body, size_t blen)
+{
+	tf_req_view rq = { .head = h, .host = c->host, .body = body, .body_len = blen };
+
+	tf_enforce_release(&ex->enf);
+	tf_call_init(&ex->call, c->provider);
+	tf_adapt_request(&ex->call, &rq, tf_state_config(), tf_state_prices());
+	memset(&ex->enf, 0, sizeof(ex->enf));
+	ex->enf.verdict = TF_VERDICT_FORWARD;
+	ex->enf.label = "allow";
+	ex->enf.as_is = true;
+	tf_enforce_budget(&ex->call, &ex->enf);
+	if (ex->enf.verdict == TF_VERDICT_FORWARD)
+		return forward_as_is(c, h);
+	return forward_blocked(c, h, ex);
+}
+
+/*
+ * An Azure (or OpenAI-shaped) streaming chat reports usage only when asked
+ * to: ask for it, and hide the extra chunk from the app (exchange.c), so
+ * the call is booked exactly and the app reads the stream it asked for.
+ */
+static bool wants_usage(const tf_call *call)
+{
+	const char *op = call->act.operation;
+
+	return call->stream && call->invoke &&
+	       (strcmp(op, "ChatCompletions") == 0 || strcmp(op, "Completions") == 0 ||
+		strcmp(op, "OpenAIChatCompletions") == 0);
+}
+
+/*
+ * The decision changed the request (a cheaper model, a lower output limit),
+ * or a stream must be asked for its usage:
+ * rewrite it, re-signing SigV4 requests. If that cannot be done (no
+ * credentials for the request's key, a body we cannot edit), fail_mode
+ * decides: closed blocks the call, open sends it unchanged; an event says why.
+ */
+static int forward_changed(tf_conn *c, const tf_h1_head *h, tf_exchange *ex)
+{
+	tf_rw_changes ch = { 0 };
+	tf_rw_result res;
+	size_t blen, mark = c->out.len;
+	const uint8_t *body = request_body(c, h, &blen);
+	int r;
+
+	if (ex->enf.new_model[0]) {
+		ch.model = ex->enf.new_model;
+		ch.model_len = strlen(ex->enf.new_model);
+	}
+	if (ex->enf.new_max_out) {
+		ch.clamp = true;
+		ch.max_out = ex->enf.new_max_out;
+		ch.nlimit = tf_adapt_limit_fields(&ex->call, ch.limit, TF_RW_MAX_LIMIT_FIELDS);
+	}
+	ch.narrow_accept_encoding = c->provider == TF_PROVIDER_AZURE;
+	ch.include_usage = wants_usage(&ex->call);
+	r = tf_rw_request(h, (const char *)c->hold.data, h->head_len, body, blen, c->provider, &ch,
+			  tf_state_awscreds(), &c->out, &res);
+	if (r == 0) {
+		ex->hide_usage = res.usage_added;
+		return 0;
+	}
+	c->out.len = mark;
+	if (!ch.model && !ch.clamp) {
+		/* Only the usage was to be asked for: the call goes as it is and
+		 * is settled conservatively if its stream carries no usage. */
+		tf_log(TF_LOG_DEBUG, "%s: cannot ask the stream for usage (%s)", ex->call.act.action,
+		       tf_rw_strerror(r));
+		return forward_as_is(c, h);
+	}
+	tf_events_note("warning", &ex->call, tf_state_scope_name(),
+		       "cannot rewrite the request (%s): %s", tf_rw_strerror(r),
+		       tf_state_config()->fail_mode == TF_FAIL_OPEN ? "sent unchanged (fail_mode open)"
+								   : "blocked (fail_mode closed)");
+	tf_log(TF_LOG_WARN, "%s: cannot rewrite the request (%s)", ex->call.act.action, tf_rw_strerror(r));
+	if (tf_state_config()->fail_mode == TF_FAIL_OPEN)
+		return forward_unchanged(c, h, ex, body, blen);
+	ex->enf.verdict = TF_VERDICT_BLOCK;
+	ex->enf.kind = TF_BLOCK_BUDGET;
+	snprintf(ex->enf.detail, sizeof(ex->enf.detail),
+		 "the request would have to change to fit the budget (%s), but it cannot be "
+		 "rewritten: %s", ex->enf.label, tf_rw_strerror(r));
+	ex->enf.label = "block";
+	return forward_blocked(c, h, ex);
+}
+
+/* A policy rule wants a human: wait here, on the app's own thread, for
+ * approve/deny/timeout; an approved call then faces the budget as usual. */
+static void await_approval(const tf_h1_head *h, tf_exchange *ex, const uint8_t *body, size_t blen)
+{
+	uint64_t fp = tf_approvals_fingerprint(h->method, h->method_len, h->target, h->target_len,
+					       body, blen);
+	char rule[sizeof(ex->enf.detail)], who[200];
+	tf_approval v;
+
+	snprintf(rule, sizeof(rule), "%s", ex->enf.detail);
+	v = tf_approvals_wait(&ex->call, fp, rule, tf_state_config()->approval_timeout_s, who,
+			      sizeof(who));
+	if (v == TF_APPROVAL_GRANTED) {
+		ex->approved_fp = fp;
+		ex->enf.verdict = TF_VERDICT_FORWARD;
+		ex->enf.label = "approved";
+		tf_enforce_budget(&ex->call, &ex->enf);
+		return;
+	}
+	ex->enf.verdict = TF_VERDICT_BLOCK;
+	ex->enf.kind = TF_BLOCK_APPROVAL;
+	ex->enf.label = "approval";
+	snprintf(ex->enf.detail, sizeof(ex->enf.detail), "%.400s: %s", ex->call.act.action, who);
+}
+
+static int request_complete(tf_conn *c)
+{
+	tf_h1_head *h = malloc(sizeof(*h));
+	const uint8_t *body;
+	tf_exchange *ex;
+	size_t blen;
+	int r;
+
+	/* The framer's head spans point into its own copy; everything below
+	 * (the adapter, the rewrite, the Expect removal) works on `hold`, so
+	 * parse the head again right there. */
+	if (!h || tf_h1_parse_head((const char *)c->hold.data, c->hold.len, TF_H1_REQUEST, h) <= 0) {
+		free(h);
+		return -1;
+	}
+	body = request_body(c, h, &blen);
+	tf_state_note_request(c, h, c->hold.data, c->hold.len);
+	ex = tf_exchange_open(c, h, body, blen);
+	if (ex && ex->enf.verdict == TF_VERDICT_HOLD)
+		await_approval(h, ex, body, blen);
+	if (!ex || ex->enf.verdict == TF_VERDICT_FORWARD)
+		r = ex && (ex->enf.new_model[0] || ex->enf.new_max_out || wants_usage(&ex->call))
+			    ? forward_changed(c, h, ex)
+			    : forward_as_is(c, h);
+	else
+		r = forward_blocked(c, h, ex);
+	tf_buf_reset(&c->req_body);
 	tf_buf_reset(&c->hold);
+	free(h);
 	return r;
 }
 
@@ -270,8 +453,7 @@ size_t tf_flow_take_synthetic(tf_conn *c, void *buf, size_t len, bool consume)
 
 static int resp_on_head(void *ctx, const tf_h1_head *h, const uint8_t *raw, size_t n)
 {
-	tf_exchange_response_head(ctx, h);
-	return 0;
+	return tf_exchange_response_head(ctx, h);
 }
 
 static int resp_on_body(void *ctx, const uint8_t *p, size_t n)
@@ -295,15 +477,37 @@ static void responses_unreadable(tf_conn *c, const char *why)
 	tf_exchange_close_all(c, why);
 }
 
-void tf_flow_observe(tf_conn *c, const void *buf, size_t len)
+/*
+ * Bytes of the server's reply keep their place in the app's buffer, except
+ * a stand-in's reply, which is dropped; once something has been queued for
+ * the app (our answer), every later byte queues behind it so the app reads
+ * everything in order. Returns how many bytes stay in buf.
+ */
+static size_t deliver(tf_conn *c, uint8_t *buf, size_t *kept, size_t off, size_t n, bool drop)
+{
+	if (drop)
+		return *kept;
+	if (c->inject.len == 0) {
+		memmove(buf + *kept, buf + off, n);
+		*kept += n;
+	} else if (tf_buf_append(&c->inject, buf + off, n) < 0) {
+		tf_log(TF_LOG_ERROR, "connection to %s: cannot queue %zu bytes for the app", c->host, n);
+	}
+	return *kept;
+}
+
+size_t tf_flow_observe(tf_conn *c, void *buf, size_t len)
 {
 	const tf_h1_sink sink = { c, resp_on_head, resp_on_body, resp_on_end };
-	const uint8_t *p = buf;
-	size_t off = 0;
+	uint8_t *p = buf;
+	size_t off = 0, kept = 0;
 
 	pthread_mutex_lock(&c->mu);
+	if (c->inject.cap == 0)
+		c->inject.cap = INJECT_CAP;
 	while (c->mode == TF_MODE_GUARD && !c->resp_broken && off < len) {
 		tf_exchange *front = tf_exchange_front(c);
+		bool drop;
 		ssize_t r;
 
 		if (!front) {
@@ -312,14 +516,19 @@ void tf_flow_observe(tf_conn *c, const void *buf, size_t len)
 		}
 		if (front->head_request && tf_h1_framer_idle(&c->resp))
 			tf_h1_framer_expect_no_body(&c->resp);
+		drop = tf_exchange_swallowing(c);
 		r = tf_h1_feed(&c->resp, p + off, len - off, &sink);
 		if (r < 0) {
 			responses_unreadable(c, "unparseable response");
 			break;
 		}
+		deliver(c, p, &kept, off, (size_t)r, drop);
 		off += (size_t)r;
 	}
+	if (off < len)
+		deliver(c, p, &kept, off, len - off, false);
 	pthread_mutex_unlock(&c->mu);
+	return kept;
 }
 
 void tf_flow_eof(tf_conn *c)

@@ -34,8 +34,14 @@ int tf_flow_write(tf_conn *c, const void *buf, size_t len, size_t *done);
 /* Copies up to len synthetic bytes (consumed unless peeking); 0 when there
  * are none, and the caller then reads from the server itself. */
 size_t tf_flow_take_synthetic(tf_conn *c, void *buf, size_t len, bool consume);
-/* The app just read these bytes from the server: parse their shadow. */
-void tf_flow_observe(tf_conn *c, const void *buf, size_t len);
+/*
+ * The app just read these bytes from the server into buf: parse their
+ * shadow. Returns how many bytes of buf the app should get now (the first
+ * ones, in place); bytes that must wait behind a synthetic answer move to
+ * the synthetic queue, and a stand-in's reply is removed. 0 means "nothing
+ * now": serve the synthetic queue, or read again.
+ */
+size_t tf_flow_observe(tf_conn *c, void *buf, size_t len);
 /* The server closed its side (read EOF): end close-delimited bodies and
  * settle requests that will never be answered. */
 void tf_flow_eof(tf_conn *c);

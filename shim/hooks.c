@@ -2,17 +2,19 @@
  * The exported SSL_* symbols and nothing else (see libtokenfence.map).
  *
  * Each hook finds the real function for its caller, passes straight through
- * when the shim is inert or re-entered, and otherwise routes the call by the
- * connection's class: unguarded connections cost one table lookup; tracked
+ * when the shim is inert or the call re-enters (state.h: tf_hook_enter),
+ * and otherwise routes the call by the connection's class: unguarded connections cost one table lookup; tracked
  * ones go through shim/flow.c. A failure inside the shim never becomes an
  * error for the application: it degrades to pass-through.
  */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "control.h"
 #include "flow.h"
 #include "resolve.h"
 #include "state.h"
@@ -79,6 +81,7 @@ static tf_conn *classify(const tf_ssl_api *api, SSL *s, bool writing)
 		if (c) {
 			tf_state_count_conn(true);
 			allow_moving_buffer(api, s);
+			tf_control_start();
 		}
 		return c;
 	}
@@ -109,27 +112,20 @@ static tf_conn *tracked(const tf_ssl_api *api, SSL *s, bool writing)
 	return classify(api, s, writing);
 }
 
-static bool passthrough(const tf_ssl_api *api)
-{
-	return tf_depth > 0 || tf_state_inert();
-}
-
 /* ---- writes ---- */
 
-static int write_common(const tf_ssl_api *api, SSL *s, const void *buf, size_t num, size_t *done,
-			int (*real)(const tf_ssl_api *, SSL *, const void *, size_t, size_t *))
-{
-	tf_conn *c;
-	int ok;
+typedef int (*real_write_fn)(const tf_ssl_api *, SSL *, const void *, size_t, size_t *);
 
-	tf_depth++;
-	c = tracked(api, s, true);
-	ok = c ? tf_flow_write(c, buf, num, done) : real(api, s, buf, num, done);
+static int write_tracked(const tf_ssl_api *api, SSL *s, const void *buf, size_t num, size_t *done,
+			 real_write_fn real)
+{
+	tf_conn *c = tracked(api, s, true);
+	int ok = c ? tf_flow_write(c, buf, num, done) : real(api, s, buf, num, done);
+
 	if (ok)
 		tf_state_count_write(*done);
 	if (c)
 		tf_conn_put(c);
-	tf_depth--;
 	return ok;
 }
 
@@ -148,19 +144,27 @@ static int real_write_ex(const tf_ssl_api *api, SSL *s, const void *buf, size_t 
 	return api->write_ex(s, buf, n, done);
 }
 
+static bool enter(const SSL *s, tf_hook_dir dir)
+{
+	return !tf_state_inert() && tf_hook_enter(s, dir);
+}
+
 TF_HOOK int SSL_write(SSL *s, const void *buf, int num)
 {
 	const tf_ssl_api *api = tf_resolve(CALLER());
 	size_t done = 0;
+	int ok;
 
 	if (!api)
 		return -1;
-	if (passthrough(api) || num <= 0)
+	if (num <= 0 || !enter(s, TF_DIR_WRITE))
 		return api->write(s, buf, num);
+	ok = write_tracked(api, s, buf, (size_t)num, &done, real_write_int);
+	tf_hook_leave();
 	/* On failure the real call's own return is not known here; -1 is what
 	 * SSL_write returns for WANT_* and errors alike, and SSL_get_error()
 	 * reads the reason from the SSL object the real call left behind. */
-	return write_common(api, s, buf, (size_t)num, &done, real_write_int) ? (int)done : -1;
+	return ok ? (int)done : -1;
 }
 
 TF_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
@@ -171,9 +175,10 @@ TF_HOOK int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 
 	if (!api || !api->write_ex)
 		return 0;
-	if (passthrough(api) || num == 0)
+	if (num == 0 || !enter(s, TF_DIR_WRITE))
 		return api->write_ex(s, buf, num, written);
-	ok = write_common(api, s, buf, num, &done, real_write_ex);
+	ok = write_tracked(api, s, buf, num, &done, real_write_ex);
+	tf_hook_leave();
 	if (ok && written)
 		*written = done;
 	return ok;
@@ -200,108 +205,131 @@ static size_t synthetic(tf_conn *c, void *buf, size_t num, bool consume)
 	return c ? tf_flow_take_synthetic(c, buf, num, consume) : 0;
 }
 
-TF_HOOK int SSL_read(SSL *s, void *buf, int num)
-{
-	const tf_ssl_api *api = tf_resolve(CALLER());
-	tf_conn *c;
-	size_t n;
-	int r;
+/*
+ * Reads for a tracked connection: synthetic bytes first; otherwise the
+ * server's, of which tf_flow_observe may keep fewer in place (a swallowed
+ * stand-in reply); when it keeps none, go round again: our answer may now
+ * be queued, or more must be read. real() returns as SSL_read_ex does and
+ * leaves the flavour's own return value in *ret.
+ */
+typedef int (*real_read_fn)(const tf_ssl_api *, SSL *, void *, size_t, size_t *, int *);
 
-	if (!api)
-		return -1;
-	if (passthrough(api) || num <= 0)
-		return api->read(s, buf, num);
-	tf_depth++;
-	c = tracked(api, s, false);
-	n = synthetic(c, buf, (size_t)num, true);
-	if (n) {
-		r = (int)n;
-	} else {
-		r = api->read(s, buf, num);
-		if (r > 0) {
-			tf_state_count_read((size_t)r);
-			if (c)
-				tf_flow_observe(c, buf, (size_t)r);
-		} else {
-			read_failed(api, c, s, r);
+static int read_tracked(const tf_ssl_api *api, SSL *s, void *buf, size_t num, size_t *got,
+			int *ret, real_read_fn real)
+{
+	tf_conn *c = tracked(api, s, false);
+	int ok = 1;
+
+	for (;;) {
+		size_t n = synthetic(c, buf, num, true);
+
+		if (n) {
+			*got = n;
+			*ret = (int)n;
+			break;
+		}
+		if (!real(api, s, buf, num, got, ret)) {
+			read_failed(api, c, s, *ret);
+			ok = 0;
+			break;
+		}
+		tf_state_count_read(*got);
+		if (!c)
+			break;
+		*got = tf_flow_observe(c, buf, *got);
+		if (*got) {
+			*ret = (int)*got;
+			break;
 		}
 	}
 	if (c)
 		tf_conn_put(c);
-	tf_depth--;
+	return ok;
+}
+
+static int real_read_int(const tf_ssl_api *api, SSL *s, void *buf, size_t n, size_t *got, int *ret)
+{
+	*ret = api->read(s, buf, n > INT_MAX ? INT_MAX : (int)n);
+	*got = *ret > 0 ? (size_t)*ret : 0;
+	return *ret > 0;
+}
+
+static int real_read_ex(const tf_ssl_api *api, SSL *s, void *buf, size_t n, size_t *got, int *ret)
+{
+	*ret = api->read_ex(s, buf, n, got);
+	return *ret;
+}
+
+TF_HOOK int SSL_read(SSL *s, void *buf, int num)
+{
+	const tf_ssl_api *api = tf_resolve(CALLER());
+	size_t got = 0;
+	int r = -1;
+
+	if (!api)
+		return -1;
+	if (num <= 0 || !enter(s, TF_DIR_READ))
+		return api->read(s, buf, num);
+	read_tracked(api, s, buf, (size_t)num, &got, &r, real_read_int);
+	tf_hook_leave();
 	return r;
 }
 
 TF_HOOK int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
 	const tf_ssl_api *api = tf_resolve(CALLER());
-	tf_conn *c;
-	size_t n, got = 0;
-	int ok;
+	size_t got = 0;
+	int ok, r = 0;
 
 	if (!api || !api->read_ex)
 		return 0;
-	if (passthrough(api) || num == 0)
+	if (num == 0 || !enter(s, TF_DIR_READ))
 		return api->read_ex(s, buf, num, readbytes);
-	tf_depth++;
-	c = tracked(api, s, false);
-	n = synthetic(c, buf, num, true);
-	if (n) {
-		got = n;
-		ok = 1;
-	} else {
-		ok = api->read_ex(s, buf, num, &got);
-		if (ok) {
-			tf_state_count_read(got);
-			if (c)
-				tf_flow_observe(c, buf, got);
-		} else {
-			read_failed(api, c, s, ok);
-		}
-	}
+	ok = read_tracked(api, s, buf, num, &got, &r, real_read_ex);
+	tf_hook_leave();
 	if (ok && readbytes)
 		*readbytes = got;
-	if (c)
-		tf_conn_put(c);
-	tf_depth--;
 	return ok;
+}
+
+/* Peeking shows synthetic bytes without consuming them. */
+static size_t peek_synthetic(const tf_ssl_api *api, SSL *s, void *buf, size_t num)
+{
+	tf_conn *c = NULL;
+	size_t n = 0;
+
+	if (tf_conns_get(s, &c) == TF_CONN_TRACKED) {
+		n = synthetic(c, buf, num, false);
+		tf_conn_put(c);
+	}
+	return n;
 }
 
 TF_HOOK int SSL_peek(SSL *s, void *buf, int num)
 {
 	const tf_ssl_api *api = tf_resolve(CALLER());
-	tf_conn *c;
 	size_t n;
 
 	if (!api || !api->peek)
 		return -1;
-	if (passthrough(api) || num <= 0)
+	if (num <= 0 || !enter(s, TF_DIR_READ))
 		return api->peek(s, buf, num);
-	tf_depth++;
-	c = tracked(api, s, false);
-	n = synthetic(c, buf, (size_t)num, false);
-	if (c)
-		tf_conn_put(c);
-	tf_depth--;
+	n = peek_synthetic(api, s, buf, (size_t)num);
+	tf_hook_leave();
 	return n ? (int)n : api->peek(s, buf, num);
 }
 
 TF_HOOK int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
 	const tf_ssl_api *api = tf_resolve(CALLER());
-	tf_conn *c;
 	size_t n;
 
 	if (!api || !api->peek_ex)
 		return 0;
-	if (passthrough(api) || num == 0)
+	if (num == 0 || !enter(s, TF_DIR_READ))
 		return api->peek_ex(s, buf, num, readbytes);
-	tf_depth++;
-	c = tracked(api, s, false);
-	n = synthetic(c, buf, num, false);
-	if (c)
-		tf_conn_put(c);
-	tf_depth--;
+	n = peek_synthetic(api, s, buf, num);
+	tf_hook_leave();
 	if (!n)
 		return api->peek_ex(s, buf, num, readbytes);
 	if (readbytes)
@@ -309,41 +337,48 @@ TF_HOOK int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 	return 1;
 }
 
+/* Synthetic bytes waiting for the app, if any (0 for untracked). */
+static size_t extra_pending(const SSL *s)
+{
+	tf_conn *c = NULL;
+	size_t n = 0;
+
+	if (tf_conns_get(s, &c) == TF_CONN_TRACKED) {
+		n = tf_flow_pending_extra(c);
+		tf_conn_put(c);
+	}
+	return n;
+}
+
 /* Poll-driven clients (curl) only read when the fd is readable or
  * SSL_pending says bytes wait: synthetic bytes must show up here. */
 TF_HOOK int SSL_pending(const SSL *s)
 {
 	const tf_ssl_api *api = tf_resolve(CALLER());
-	tf_conn *c = NULL;
 	int r;
 
 	if (!api || !api->pending)
 		return 0;
 	r = api->pending(s);
-	if (passthrough(api) || tf_conns_get(s, &c) != TF_CONN_TRACKED)
+	if (!enter(s, TF_DIR_READ))
 		return r;
-	tf_depth++;
-	r += (int)tf_flow_pending_extra(c);
-	tf_conn_put(c);
-	tf_depth--;
+	r += (int)extra_pending(s);
+	tf_hook_leave();
 	return r;
 }
 
 TF_HOOK int SSL_has_pending(const SSL *s)
 {
 	const tf_ssl_api *api = tf_resolve(CALLER());
-	tf_conn *c = NULL;
 	int r;
 
 	if (!api || !api->has_pending)
 		return 0;
 	r = api->has_pending(s);
-	if (r || passthrough(api) || tf_conns_get(s, &c) != TF_CONN_TRACKED)
+	if (r || !enter(s, TF_DIR_READ))
 		return r;
-	tf_depth++;
-	r = tf_flow_pending_extra(c) > 0;
-	tf_conn_put(c);
-	tf_depth--;
+	r = extra_pending(s) > 0;
+	tf_hook_leave();
 	return r;
 }
 
@@ -364,10 +399,9 @@ TF_HOOK int SSL_clear(SSL *s)
 
 	if (!api || !api->clear)
 		return 0;
-	if (!passthrough(api)) {
-		tf_depth++;
+	if (enter(s, TF_DIR_LIFE)) {
 		tf_conns_drop(s);
-		tf_depth--;
+		tf_hook_leave();
 	}
 	return api->clear(s);
 }
@@ -378,10 +412,9 @@ TF_HOOK void SSL_free(SSL *s)
 
 	if (!api)
 		return;
-	if (s && !passthrough(api)) {
-		tf_depth++;
+	if (s && enter(s, TF_DIR_LIFE)) {
 		tf_conns_drop(s);
-		tf_depth--;
+		tf_hook_leave();
 	}
 	api->free(s);
 }

@@ -415,7 +415,7 @@ enum { D_START, D_CR };
 enum { T_LINE_START, T_NAME, T_VALUE, T_CR, T_EMPTY_CR };
 
 /* Results of the step functions besides errors. */
-enum { STEP_MORE = 0, STEP_END = 1 };
+enum { STEP_MORE = 0, STEP_END = 1, STEP_PAUSE = 2 };
 
 void tf_h1_framer_init(tf_h1_framer *f, tf_h1_kind kind)
 {
@@ -540,7 +540,7 @@ static int step_head(tf_h1_framer *f, const uint8_t *p, size_t n, size_t *used,
 {
 	size_t room = TF_H1_HEAD_CAP - f->head.len, lim = n < room ? n : room, i;
 	bool done = false;
-	int r;
+	int r, pause;
 
 	for (i = 0; i < lim && !done; i++) {
 		unsigned char c = p[i];
@@ -588,9 +588,11 @@ static int step_head(tf_h1_framer *f, const uint8_t *p, size_t n, size_t *used,
 		return r == TF_H1_INCOMPLETE ? TF_H1_EMALFORMED : r;
 	if ((size_t)r != f->head.len)
 		return TF_H1_EMALFORMED;
-	if (s && s->on_head && s->on_head(s->ctx, &f->parsed, f->head.data, f->head.len) < 0)
+	pause = s && s->on_head ? s->on_head(s->ctx, &f->parsed, f->head.data, f->head.len) : 0;
+	if (pause < 0)
 		return TF_H1_EABORT;
-	return start_body(f, s);
+	r = start_body(f, s);
+	return r == STEP_MORE && pause == TF_H1_PAUSE ? STEP_PAUSE : r;
 }
 
 static int step_body_cl(tf_h1_framer *f, const uint8_t *p, size_t n, size_t *used,
@@ -825,7 +827,7 @@ ssize_t tf_h1_feed(tf_h1_framer *f, const uint8_t *p, size_t n, const tf_h1_sink
 		if (r < 0)
 			return fail(f, r);
 		off += used;
-		if (r == STEP_END)
+		if (r == STEP_END || r == STEP_PAUSE)
 			return (ssize_t)off;
 	}
 	return (ssize_t)off;

@@ -97,9 +97,14 @@ const tf_h1_header *tf_h1_find(const tf_h1_head *h, const char *name);
 bool tf_h1_token_eq(const char *p, size_t n, const char *lit);
 
 /* Any callback may be NULL (ignored); a NULL sink ignores everything. */
+/* on_head may return this to make tf_h1_feed return right after the head
+ * (when a body follows), so the caller knows where the body starts. */
+#define TF_H1_PAUSE 1
+
 typedef struct tf_h1_sink {
 	void *ctx;
-	/* The complete head of a message; raw/raw_len is the exact header block. */
+	/* The complete head of a message; raw/raw_len is the exact header block.
+	 * Returns < 0 to abort, TF_H1_PAUSE to pause after it, else 0. */
 	int (*on_head)(void *ctx, const tf_h1_head *head, const uint8_t *raw, size_t raw_len);
 	/* Body bytes with chunked framing removed; may be called many times. */
 	int (*on_body)(void *ctx, const uint8_t *p, size_t n);

@@ -38,6 +38,8 @@ int tf_log_debug_enabled(void)
 	return log_debug;
 }
 
+/* The attribute lets clang's -Wformat-nonliteral see fmt is checked at the callers. */
+__attribute__((format(printf, 2, 0)))
 static void vlog(tf_log_level lvl, const char *fmt, va_list ap)
 {
 	static const char *const names[] = { "debug", "info", "warning", "error" };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reentry.h"
 
 #define SITE_SLOTS 1024u
 #define SITE_PROBES 16u
@@ -172,6 +173,22 @@ static const tf_ssl_api *instance_for(void *real_write)
 	return api;
 }
 
+/* Without the lock (a signal handler interrupted a resolution on this
+ * thread): find the function, but only reuse an instance already bound. */
+static const tf_ssl_api *resolve_unlocked(const void *caller)
+{
+	void *real = find_real_write(caller);
+	int n = __atomic_load_n(&n_instances, __ATOMIC_ACQUIRE);
+	Dl_info di;
+
+	if (!real || !dladdr(real, &di))
+		return NULL;
+	for (int i = 0; i < n; i++)
+		if (instances[i].base == di.dli_fbase)
+			return &instances[i];
+	return NULL;
+}
+
 const tf_ssl_api *tf_resolve(const void *caller)
 {
 	const tf_ssl_api *api = site_lookup(caller);
@@ -179,7 +196,11 @@ const tf_ssl_api *tf_resolve(const void *caller)
 
 	if (api)
 		return api;
-	pthread_mutex_lock(&resolve_mutex);
+	if (tf_crit && pthread_mutex_trylock(&resolve_mutex) != 0)
+		return resolve_unlocked(caller);
+	if (!tf_crit)
+		pthread_mutex_lock(&resolve_mutex);
+	TF_CRIT_BEGIN();
 	api = site_lookup(caller);
 	if (!api) {
 		real = find_real_write(caller);
@@ -190,6 +211,7 @@ const tf_ssl_api *tf_resolve(const void *caller)
 			tf_log_once(&warned_missing, TF_LOG_ERROR,
 				    "cannot find the real libssl for a caller; TLS calls from it fail");
 	}
+	TF_CRIT_END();
 	pthread_mutex_unlock(&resolve_mutex);
 	return api;
 }

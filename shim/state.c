@@ -7,14 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "approvals.h"
+#include "control.h"
+#include "enforce.h"
 #include "events.h"
 #include "log.h"
+#include "budget.h"
 #include "resolve.h"
 #include "totals.h"
 
-__thread int tf_depth __attribute__((tls_model("initial-exec")));
+__thread int tf_crit __attribute__((tls_model("initial-exec")));
+__thread int tf_nactive __attribute__((tls_model("initial-exec")));
+__thread struct tf_active_hook tf_active[TF_HOOK_NEST] __attribute__((tls_model("initial-exec")));
 
 struct counters {
 	uint64_t write_calls, write_bytes, read_calls, read_bytes;
@@ -27,13 +34,16 @@ static struct {
 	pid_t pid;
 	tf_config cfg;
 	tf_prices prices;
+	tf_awscreds creds;
 	const char *stats_path;
-	const char *workflow;
+	char workflow[80];
 	char scope[160];
 	struct counters n;
 } st;
 
 static pthread_once_t ready_once = PTHREAD_ONCE_INIT;
+static pthread_once_t construct_once = PTHREAD_ONCE_INIT;
+static void construct(void);
 
 static void count(uint64_t *c, uint64_t v)
 {
@@ -94,23 +104,33 @@ const char *tf_state_scope_name(void)
 	return st.scope;
 }
 
+const char *tf_state_workflow(void)
+{
+	return st.workflow;
+}
+
+const tf_awscreds *tf_state_awscreds(void)
+{
+	return &st.creds;
+}
+
 /*
  * The connection table is locked across fork so the child gets it whole.
  * The resolver is not: its tables are published atomically and are always
  * consistent for readers, and a hook first called from a signal handler
  * inside fork() must still be able to resolve (it then passes through,
- * because tf_depth is raised for the duration).
+ * because the thread is marked as inside a critical section).
  */
 static void atfork_prepare(void)
 {
-	tf_depth++;
+	TF_CRIT_BEGIN();
 	tf_conns_lock_all();
 }
 
 static void atfork_parent(void)
 {
 	tf_conns_unlock_all();
-	tf_depth--;
+	TF_CRIT_END();
 }
 
 /* The child is a new process: its counters start at zero. */
@@ -118,10 +138,53 @@ static void atfork_child(void)
 {
 	tf_conns_child_reset();
 	tf_resolve_child_reset();
+	tf_control_child_reset();
+	tf_approvals_child_reset();
 	tf_totals_child_reset();
+	tf_enforce_child_reset();
 	st.pid = getpid();
 	memset(&st.n, 0, sizeof(st.n));
-	tf_depth--;
+	TF_CRIT_END();
+}
+
+/* ---- control socket commands ---- */
+
+static int cmd_status(const tf_json_value *req, tf_buf *out, char *err, size_t errlen)
+{
+	tf_totals_status(req, out, err, errlen);
+	tf_enforce_put_status(out);
+	return 0;
+}
+
+static const char *req_scope(const tf_json_value *req)
+{
+	const tf_json_value *s = req ? tf_json_get(req, "scope") : NULL;
+
+	return s && s->type == TF_JSON_STRING ? s->u.str.s : NULL;
+}
+
+static int cmd_kill(const tf_json_value *req, tf_buf *out, char *err, size_t errlen)
+{
+	int r = tf_enforce_kill(req_scope(req), true, err, errlen);
+
+	if (r == 0) {
+		tf_json_put_key(out, "scope");
+		tf_json_put_cstr(out, req_scope(req) ? req_scope(req) : tf_enforce_workflow());
+		tf_log(TF_LOG_WARN, "kill switch tripped for scope %s",
+		       req_scope(req) ? req_scope(req) : tf_enforce_workflow());
+	}
+	return r;
+}
+
+static int cmd_resume(const tf_json_value *req, tf_buf *out, char *err, size_t errlen)
+{
+	int r = tf_enforce_kill(req_scope(req), false, err, errlen);
+
+	if (r == 0) {
+		tf_json_put_key(out, "scope");
+		tf_json_put_cstr(out, req_scope(req) ? req_scope(req) : tf_enforce_workflow());
+	}
+	return r;
 }
 
 static void init_once(void)
@@ -132,12 +195,20 @@ static void init_once(void)
 	    tf_config_apply_prices(&st.cfg, &st.prices) < 0)
 		tf_log(TF_LOG_ERROR, "price table: %s", err);
 	tf_events_setup(secure_getenv("TOKENFENCE_EVENTS"), secure_getenv("TOKENFENCE_RUN_DIR"));
+	if (tf_awscreds_load(&st.creds) < 0)
+		tf_log(TF_LOG_DEBUG, "no static AWS credentials: SigV4 requests cannot be re-signed");
 	tf_totals_set_identity(st.enforced, st.workflow, st.scope);
+	tf_enforce_init();
+	tf_control_register("status", cmd_status);
+	tf_control_register("kill", cmd_kill);
+	tf_control_register("resume", cmd_resume);
+	tf_approvals_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 void tf_state_ready(void)
 {
+	pthread_once(&construct_once, construct);
 	pthread_once(&ready_once, init_once);
 }
 
@@ -186,6 +257,33 @@ static char *read_config_file(const char *path, size_t *len, char *err, size_t e
 	return text;
 }
 
+/*
+ * The workflow is the process tree sharing one budget. `tokenfence run`
+ * names it; otherwise the first preloaded process of a tree names it after
+ * itself and exports the name, so that its children (which inherit the
+ * environment and the preload) join it. This runs in the constructor,
+ * before the host has threads, the one moment setenv is safe (P9).
+ */
+static void join_workflow(void)
+{
+	const char *w = secure_getenv("TOKENFENCE_WORKFLOW");
+	char pid[24], msg[200];
+
+	if (w && *w) {
+		if (!tf_scope_name_valid(w)) {
+			snprintf(msg, sizeof(msg), "tokenfence: TOKENFENCE_WORKFLOW=\"%.64s\": not a valid "
+				 "scope name (1-64 of A-Z a-z 0-9 _ . : @ / -)", w);
+			refuse_to_start(msg);
+		}
+		snprintf(st.workflow, sizeof(st.workflow), "%s", w);
+		return;
+	}
+	snprintf(st.workflow, sizeof(st.workflow), "wf-%d-%ld", (int)getpid(), (long)time(NULL));
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("TOKENFENCE_WORKFLOW", st.workflow, 0);
+	setenv("TOKENFENCE_WORKFLOW_PID", pid, 0);
+}
+
 /* Settings come from the environment and TOKENFENCE_CONFIG; an invalid
  * one stops the program here, before it can run unguarded. */
 static void read_environment(void)
@@ -198,17 +296,16 @@ static void read_environment(void)
 
 	tf_log_setup(secure_getenv("TOKENFENCE_LOG"), dbg && *dbg && strcmp(dbg, "0") != 0);
 	st.stats_path = secure_getenv("TOKENFENCE_STATS");
-	st.workflow = secure_getenv("TOKENFENCE_WORKFLOW");
+	join_workflow();
 	if (path && *path && !(text = read_config_file(path, &len, err, sizeof(err))))
 		refuse_to_start(err);
 	if (tf_config_load(&st.cfg, path && *path ? path : NULL, text, len, env, err, sizeof(err)) < 0)
 		refuse_to_start(err);
 	free(text);
-	snprintf(st.scope, sizeof(st.scope), "%s",
-		 st.cfg.scope ? st.cfg.scope : st.workflow && *st.workflow ? st.workflow : "process");
+	snprintf(st.scope, sizeof(st.scope), "%s", st.cfg.scope ? st.cfg.scope : st.workflow);
 }
 
-__attribute__((constructor)) static void tf_state_constructor(void)
+static void construct(void)
 {
 	char exe[256];
 
@@ -224,6 +321,13 @@ __attribute__((constructor)) static void tf_state_constructor(void)
 		tf_log(TF_LOG_WARN, "%s has its own TLS library linked in; TokenFence cannot see "
 		       "its TLS traffic here (enforced: false)", exe);
 	}
+}
+
+/* Another library's constructor may do TLS before ours runs (P6): the first
+ * hook then does this work itself, once. */
+__attribute__((constructor)) static void tf_state_constructor(void)
+{
+	pthread_once(&construct_once, construct);
 }
 
 static void write_stats(void)

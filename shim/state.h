@@ -15,19 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "awscreds.h"
 #include "config.h"
 #include "conn.h"
 #include "hosts.h"
 #include "prices.h"
+#include "reentry.h"
 
-/*
- * Per-thread re-entry depth. Hooks do their work only at depth 0; anything
- * re-entering on the same thread (libssl calling its own SSL_write_ex, a
- * signal handler that does TLS, a hook reached from inside fork() while our
- * atfork handlers hold the locks) passes straight through. initial-exec TLS
- * so the access never calls __tls_get_addr, which may allocate (P5).
- */
-extern __thread int tf_depth __attribute__((tls_model("initial-exec")));
 
 /* True when the shim must do nothing but pass calls through. */
 bool tf_state_inert(void);
@@ -39,6 +33,10 @@ const tf_config *tf_state_config(void);
 const tf_prices *tf_state_prices(void);
 /* The scope name calls are booked under (config scope, workflow, "process"). */
 const char *tf_state_scope_name(void);
+/* Static AWS credentials, for re-signing requests we rewrite. */
+const tf_awscreds *tf_state_awscreds(void);
+/* The workflow (process tree) this process belongs to. */
+const char *tf_state_workflow(void);
 /* Whether a connection without SNI can still be guarded: only if a user
  * host rule might match what its Host header says. */
 bool tf_state_may_guard_without_sni(void);

@@ -1,5 +1,7 @@
 #include "totals.h"
 
+#include "reentry.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,40 +73,48 @@ void tf_totals_add(const tf_call *c)
 {
 	struct model_row *r;
 
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&mu);
 	tally_add(&T.all, c);
 	r = row_for(c->price_model[0] ? c->price_model : c->model[0] ? c->model : "(none)");
 	if (r)
 		tally_add(&r->t, c);
 	pthread_mutex_unlock(&mu);
+	TF_CRIT_END();
 }
 
 void tf_totals_blocked(const tf_call *c)
 {
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&mu);
 	T.blocked++;
 	pthread_mutex_unlock(&mu);
+	TF_CRIT_END();
 }
 
 void tf_totals_warn(const char *scope, const char *msg)
 {
 	struct warning *w;
 
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&mu);
 	w = &T.warn[T.n_warn++ % TF_TOTALS_WARNINGS];
 	w->when = time(NULL);
 	snprintf(w->scope, sizeof(w->scope), "%s", scope ? scope : "");
 	snprintf(w->msg, sizeof(w->msg), "%s", msg);
 	pthread_mutex_unlock(&mu);
+	TF_CRIT_END();
 }
 
 void tf_totals_set_identity(bool enforced, const char *workflow, const char *scope)
 {
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&mu);
 	T.enforced = enforced;
 	snprintf(T.workflow, sizeof(T.workflow), "%s", workflow ? workflow : "");
 	snprintf(T.scope, sizeof(T.scope), "%s", scope ? scope : "");
 	pthread_mutex_unlock(&mu);
+	TF_CRIT_END();
 }
 
 static void put_tally(tf_buf *b, const struct tally *t)
@@ -143,6 +153,7 @@ int tf_totals_status(const tf_json_value *req, tf_buf *b, char *err, size_t errl
 {
 	size_t first;
 
+	TF_CRIT_BEGIN();
 	pthread_mutex_lock(&mu);
 	tf_json_put_key(b, "pid");
 	tf_json_put_int(b, getpid());
@@ -156,8 +167,6 @@ int tf_totals_status(const tf_json_value *req, tf_buf *b, char *err, size_t errl
 	put_tally(b, &T.all);
 	tf_json_put_key(b, "blocked");
 	tf_json_put_uint(b, T.blocked);
-	tf_json_put_key(b, "reserved_usd");
-	tf_json_put_money(b, 0);
 	tf_json_put_key(b, "by_model");
 	tf_json_open_object(b);
 	for (size_t i = 0; i < T.n_rows; i++) {
@@ -183,6 +192,7 @@ int tf_totals_status(const tf_json_value *req, tf_buf *b, char *err, size_t errl
 	}
 	tf_json_close_array(b);
 	pthread_mutex_unlock(&mu);
+	TF_CRIT_END();
 	return 0;
 }
 

@@ -43,6 +43,7 @@ def test_throttling_then_success_after_retries():
 
 
 def test_corrupted_crc_raises_in_botocore():
+    before = len(EMU.bill())
     r = RT1.invoke_model_with_response_stream(
         modelId="anthropic.claude-3-haiku-20240307-v1:0",
         body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
@@ -53,8 +54,12 @@ def test_corrupted_crc_raises_in_botocore():
         assert "Checksum" in type(e).__name__ or "checksum" in str(e).lower(), repr(e)
     else:
         raise AssertionError("corrupted frame accepted")
-    line = EMU.bill()[-1]
-    assert line["fault"] == "crc" and line["status"] == 200 and line["output_tokens"] == 5
+    line = EMU.bill(at_least=before + 1)[-1]
+    # botocore hangs up at the bad frame: the stream is billed as far as it
+    # was sent (the emulator bills streams once sent).
+    assert line["fault"] == "crc" and line["status"] == 200
+    assert line["output_tokens"] == 5 or (line["output_tokens"] < 5 and
+                                         line.get("note") == "client left mid-stream"), line
 
 
 def test_malformed_json_body():

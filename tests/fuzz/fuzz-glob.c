@@ -87,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *nul = memchr(data, 0, size);
 	size_t pn = nul ? (size_t)(nul - data) : size;
 	size_t sn = nul ? size - pn - 1 : 0;
-	char p[MAXP], s[MAXS + 1], alt[MAXP + 2];
+	/* s is zeroed: gcc -O2 cannot tell that sn == 0 when there is no 0 byte. */
+	char p[MAXP], s[MAXS + 1] = { 0 }, alt[MAXP + 2];
 	bool m;
 
 	if (pn > MAXP)

@@ -6,9 +6,7 @@
  * written back with tf_json_put_value() and parsed again, gives the same
  * DOM (same types, key order, string bytes and number text).
  *
- * Fuzz: clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *         -Ipolicy tests/fuzz/fuzz-json.c policy/json.c policy/buf.c \
- *         policy/money.c -lm -o fuzz-json && ./fuzz-json tests/fuzz/corpus/json
+ * Fuzz: tests/fuzz/run 60 json (the corpus replays in `meson test --suite fuzz`).
  */
 #include <errno.h>
 #include <stdbool.h>

@@ -131,6 +131,13 @@ static cJSON *chunk_base(const call *c, const char *object)
 	return j;
 }
 
+/* The stream has sent `words` visible words (capped at `visible`); hidden
+ * reasoning came first, so it is all counted from the first delta. */
+static void mark(call *c, uint64_t words_sent, uint64_t visible)
+{
+	emu_resp_mark(c->r, c->reasoning + (words_sent < visible ? words_sent : visible));
+}
+
 static void stream_chat(call *c, bool completions)
 {
 	sse_out o = {&c->r->body, 0, 2, c->q->fault};
@@ -182,6 +189,7 @@ static void stream_chat(call *c, bool completions)
 		cJSON_AddItemToArray(cJSON_GetObjectItem(j, "choices"), ch);
 		sse_emit(&o, NULL, j);
 		free(t);
+		mark(c, first + WORDS_PER_DELTA, visible);
 	}
 	j = chunk_base(c, object);
 	ch = cJSON_CreateObject();
@@ -405,6 +413,7 @@ static void responses(call *c)
 		cJSON_AddStringToObject(e, "delta", t);
 		sse_emit(&o, "response.output_text.delta", e);
 		free(t);
+		mark(c, first + WORDS_PER_DELTA, visible);
 	}
 	e = rev("response.output_text.done", seq++);
 	cJSON_AddStringToObject(e, "item_id", msg_id);

@@ -150,6 +150,14 @@ static char *delta_text(uint64_t out, uint64_t i)
 	return words(first, n);
 }
 
+/* The stream has sent delta i: this many output tokens so far. */
+static void mark(call *c, uint64_t i)
+{
+	uint64_t so_far = (i + 1) * WORDS_PER_DELTA;
+
+	emu_resp_mark(c->r, so_far < c->out ? so_far : c->out);
+}
+
 /* Reads the request's max output tokens for the family. Returns false (and
  * answers 400) when a required limit is missing. */
 static bool read_max(call *c, bool converse, bool *has, int64_t *max)
@@ -409,6 +417,7 @@ static void stream_anthropic(call *c, es_out *o)
 		cJSON_AddStringToObject(d, "text", t);
 		free(t);
 		es_chunk(o, e);
+		mark(c, i);
 	}
 	e = cJSON_CreateObject();
 	cJSON_AddStringToObject(e, "type", "content_block_stop");
@@ -519,6 +528,7 @@ static void stream_nova(call *c, es_out *o)
 		cJSON_AddNumberToObject(x, "contentBlockIndex", 0);
 		free(t);
 		es_chunk(o, e);
+		mark(c, i);
 	}
 	e = cJSON_CreateObject();
 	x = cJSON_AddObjectToObject(e, "contentBlockStop");
@@ -568,6 +578,7 @@ static void stream_invoke(call *c, es_out *o)
 			}
 			free(t);
 			es_chunk(o, e);
+			mark(c, i);
 		}
 		return;
 	}
@@ -577,6 +588,7 @@ static void stream_invoke(call *c, es_out *o)
 
 		es_chunk(o, family_chunk(c, t ? t : "", i, so_far, i == k));
 		free(t);
+		mark(c, i);
 	}
 }
 
@@ -623,6 +635,7 @@ static void stream_converse(call *c, es_out *o)
 		cJSON_AddStringToObject(x, "text", t);
 		free(t);
 		es_event(o, "contentBlockDelta", e);
+		mark(c, i);
 	}
 	e = cJSON_CreateObject();
 	cJSON_AddNumberToObject(e, "contentBlockIndex", 0);

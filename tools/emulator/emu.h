@@ -83,6 +83,10 @@ typedef struct emu_resp {
 	bool gzip;      /* compress the body (Content-Encoding: gzip) */
 	bool close;     /* Connection: close after this response */
 	bool truncate;  /* fault: send half the body, then close */
+	/* Streams: (body offset, output tokens so far) after each delta, so a
+	 * client that leaves mid-stream is billed what it was sent. */
+	tf_buf marks;
+	size_t delivered; /* body bytes written before the connection failed */
 } emu_resp;
 
 /* What the bill records about a call, beyond the request itself. */
@@ -99,6 +103,10 @@ typedef struct emu_result {
 
 void emu_resp_init(emu_resp *r);
 void emu_resp_free(emu_resp *r);
+/* A stream delta ends here, with `tokens` output tokens so far. */
+void emu_resp_mark(emu_resp *r, uint64_t tokens);
+/* Output tokens of the stream up to body offset `off` (its last mark). */
+uint64_t emu_resp_tokens_at(const emu_resp *r, size_t off);
 void emu_resp_header(emu_resp *r, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Sets status, JSON content type and the printed JSON as body (takes no ownership). */

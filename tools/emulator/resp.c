@@ -14,6 +14,7 @@ void emu_resp_init(emu_resp *r)
 	memset(r, 0, sizeof(*r));
 	tf_buf_init(&r->headers, 64 * 1024);
 	tf_buf_init(&r->body, EMU_BODY_CAP);
+	tf_buf_init(&r->marks, EMU_BODY_CAP);
 	r->status = 200;
 	r->content_type = "application/json";
 }
@@ -22,6 +23,29 @@ void emu_resp_free(emu_resp *r)
 {
 	tf_buf_free(&r->headers);
 	tf_buf_free(&r->body);
+	tf_buf_free(&r->marks);
+}
+
+struct mark {
+	uint64_t off, tokens;
+};
+
+void emu_resp_mark(emu_resp *r, uint64_t tokens)
+{
+	struct mark m = { r->body.len, tokens };
+
+	tf_buf_append(&r->marks, &m, sizeof(m));
+}
+
+uint64_t emu_resp_tokens_at(const emu_resp *r, size_t off)
+{
+	const struct mark *m = (const struct mark *)r->marks.data;
+	size_t n = r->marks.len / sizeof(*m);
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < n && m[i].off <= off; i++)
+		t = m[i].tokens;
+	return t;
 }
 
 void emu_resp_header(emu_resp *r, const char *name, const char *fmt, ...)

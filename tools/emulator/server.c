@@ -278,6 +278,8 @@ static int send_response(conn *c, const emu_req *q, emu_resp *r)
 			if (n > stop_at - off)
 				n = stop_at - off;
 			rc = send_chunk(c, r->body.data + off, n, (k++ % 3) == 1);
+			if (rc == 0)
+				r->delivered = off + n;
 			off += n;
 			if (c->cfg->pace_ms && off < stop_at)
 				sleep_ms(c->cfg->pace_ms);
@@ -286,8 +288,8 @@ static int send_response(conn *c, const emu_req *q, emu_resp *r)
 			hard_close(c);
 			return rc;
 		}
-		if (rc == 0)
-			rc = conn_write(c, "0\r\n\r\n", 5);
+		/* The last chunk ("0") is the caller's to send, after billing: a
+		 * client that has read the whole stream finds its bill line. */
 	}
 	return rc;
 }
@@ -396,6 +398,28 @@ static void parse_json(emu_req *q)
 	q->json_ok = true;
 }
 
+static void bill_stream(conn *c, const emu_req *q, const tf_h1_head *h, const emu_resp *r,
+			emu_result *res)
+{
+	const char *note = NULL;
+
+	if (res->billed && r->marks.len && r->delivered < r->body.len) {
+		uint64_t sent = emu_resp_tokens_at(r, r->delivered);
+		if (sent < res->usage.output) {
+			char key[EMU_MODEL_MAX];
+
+			if (res->usage.reasoning > sent)
+				res->usage.reasoning = sent;
+			res->usage.output = sent;
+			snprintf(key, sizeof(key), "%s", res->priced);
+			emu_price(q->route.provider, key, &res->usage, &res->cost, res->priced,
+				  sizeof(res->priced));
+			note = "client left mid-stream";
+		}
+	}
+	emu_bill_write(q, h->method, h->method_len, r->status, res, note);
+}
+
 static void handle_request(conn *c)
 {
 	const tf_h1_head *h = c->head;
@@ -472,7 +496,10 @@ static void handle_request(conn *c)
 		res.cost = 0;
 		res.priced[0] = '\0';
 	}
-	emu_bill_write(&q, h->method, h->method_len, r.status, &res, NULL);
+	/* A stream is billed once sent: a client that leaves mid-stream pays
+	 * for what it was sent, as a cloud that stops generating would charge. */
+	if (!r.stream)
+		emu_bill_write(&q, h->method, h->method_len, r.status, &res, NULL);
 	logf_(c->cfg, "#%llu conn %llu: %.*s %s %s -> %d in=%llu out=%llu%s%s",
 	      (unsigned long long)q.n, (unsigned long long)c->id, (int)h->method_len, h->method,
 	      q.route.operation, res.model[0] ? res.model : "-", r.status,
@@ -482,6 +509,11 @@ static void handle_request(conn *c)
 		c->broken = true;
 	else if (r.close)
 		c->closing = true;
+	if (r.stream) {
+		bill_stream(c, &q, h, &r, &res);
+		if (!c->broken && !r.truncate && conn_write(c, "0\r\n\r\n", 5) != 0)
+			c->broken = true;
+	}
 	emu_resp_free(&r);
 	cJSON_Delete((cJSON *)q.json);
 }
