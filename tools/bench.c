@@ -82,7 +82,7 @@ static struct {
 	char shim[PATH_MAX], emulator[PATH_MAX], ledger[PATH_MAX];
 	char tmp[64];
 	char cmdline[1024];
-	char shim_log[128];
+	char shim_log[128], shim_ledger[128], shim_sockets[128];
 } opt = { .icount = true, .conns = 1000, .stream_tokens = 20000 };
 
 enum { G_BULK = 1, G_RTT = 2, G_GUARDED = 4, G_STREAM = 8, G_LEDGER = 16, G_MEMORY = 32 };
@@ -203,8 +203,15 @@ static pid_t spawn(char *const argv[], const char *preload, int cmd_fd, const ch
 		char list[2 * PATH_MAX + 2];
 
 		/* The shim's warnings would interleave with our progress lines;
-		 * written to a file they cost what they cost on stderr. */
+		 * written to a file they cost what they cost on stderr. Its
+		 * ledger and control socket live in the work directory, never
+		 * in the user's; a budget far above what the run spends makes
+		 * every call reserve and settle, as under a real budget. The
+		 * caller's own TOKENFENCE_* settings win. */
 		setenv("TOKENFENCE_LOG", opt.shim_log, 0);
+		setenv("TOKENFENCE_LEDGER", opt.shim_ledger, 0);
+		setenv("TOKENFENCE_SOCKET_DIR", opt.shim_sockets, 0);
+		setenv("TOKENFENCE_MAX_COST", "1000000", 0);
 		snprintf(list, sizeof(list), "%s%s%s", asan_runtime(), *asan_runtime() ? " " : "",
 			 preload);
 		setenv("LD_PRELOAD", list, 1);
@@ -843,6 +850,8 @@ int main(int argc, char **argv)
 	if (!mkdtemp(opt.tmp))
 		die("mkdtemp: %s", strerror(errno));
 	snprintf(opt.shim_log, sizeof(opt.shim_log), "%s/shim.log", opt.tmp);
+	snprintf(opt.shim_ledger, sizeof(opt.shim_ledger), "%s/ledger", opt.tmp);
+	snprintf(opt.shim_sockets, sizeof(opt.shim_sockets), "%s/sockets", opt.tmp);
 
 	run.cmdline = opt.cmdline;
 	run.icount = opt.icount;

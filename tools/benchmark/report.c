@@ -368,6 +368,9 @@ static void notes(const tfb_run *run)
 	       "verdict uses the medians when their A/A noise is within half the target's "
 	       "allowance, else the best batches when theirs is, else client CPU time when that "
 	       "is, else (throughput) the exact instruction counts, and says which.\n");
+	printf("- The preloaded client runs with TOKENFENCE_MAX_COST=1000000 (every billable call "
+	       "reserves and settles in the default file ledger, kept in the work directory) and "
+	       "TOKENFENCE_LOG to a file, unless the caller set those variables.\n");
 	printf("- Servers (never preloaded): the emulator (`--pace-ms 0`) for 2; the bench's own "
 	       "TLS server for 1, 3 and 5. Streams were captured from the emulator once and are "
 	       "replayed in 16 KiB records (the emulator paces and fragments its own streams).\n");
