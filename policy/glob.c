@@ -1,4 +1,5 @@
 #include "glob.h"
+
 #include <string.h>
 
 #include "ascii.h"

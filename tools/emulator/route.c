@@ -1,4 +1,5 @@
 #include "route.h"
+
 #include <string.h>
 #include <strings.h>
 
