@@ -2,10 +2,7 @@
 
 #include <string.h>
 
-static unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
+#include "ascii.h"
 
 /*
  * The classic two-pointer matcher: on a mismatch, go back to the last '*'
@@ -21,7 +18,7 @@ bool tf_glob_match(const char *pat, size_t plen, const char *s, size_t slen)
 			star_p = p++;
 			star_i = i;
 		} else if (p < plen && (pat[p] == '?' ||
-					lower((unsigned char)pat[p]) == lower((unsigned char)s[i]))) {
+					tf_ascii_lower((unsigned char)pat[p]) == tf_ascii_lower((unsigned char)s[i]))) {
 			p++;
 			i++;
 		} else if (star_p != (size_t)-1) {

@@ -223,6 +223,53 @@ static int hex4(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* The closing quote of a string whose body starts at q, or end. memchr is
+ * vectorised; the quote found is only recomputed when an escape steps past
+ * it, so the scan stays linear. */
+static const char *find_close(const char *q, const char *end)
+{
+	const char *qt = NULL, *bs;
+
+	for (;;) {
+		if (!qt || qt < q) {
+			qt = memchr(q, '"', (size_t)(end - q));
+			if (!qt)
+				return end;
+		}
+		bs = memchr(q, '\\', (size_t)(qt - q));
+		if (!bs)
+			return qt;
+		q = bs + 2;
+		if (q >= end)
+			return end;
+	}
+}
+
+static bool plain_byte(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '\\';
+}
+
+/* Length of the run at q of bytes that need no decoding: 8 at a time (any
+ * byte < 0x20, >= 0x80 or a backslash stops the word), then one by one. */
+static size_t plain_run(const char *q, const char *end)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
+	const char *s = q;
+
+	while (end - q >= 8) {
+		uint64_t w, x;
+		memcpy(&w, q, 8);
+		x = w ^ (ones * '\\');
+		if ((w & high) | ((w - ones * 0x20) & ~w & high) | ((x - ones) & ~x & high))
+			break;
+		q += 8;
+	}
+	while (q < end && plain_byte((unsigned char)*q))
+		q++;
+	return (size_t)(q - s);
+}
+
 /* Parses the string at ps->p (on its opening quote) into arena memory. */
 static int parse_string(parser *ps, const char **out, size_t *outlen)
 {
@@ -232,9 +279,7 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
 
 	/* First pass: find the closing quote (escaped quotes skipped) so the
 	 * output, never longer than the input, can be allocated once. */
-	for (close = q; close < ps->end && *close != '"'; close++)
-		if (*close == '\\' && close + 1 < ps->end)
-			close++;
+	close = find_close(q, ps->end);
 	if (close >= ps->end)
 		return fail_at(ps, start, -EINVAL, "unterminated string");
 	buf = arena_alloc(ps->doc, (size_t)(close - q) + 1);
@@ -243,6 +288,14 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
 	o = buf;
 	while (q < close) {
 		unsigned char c = (unsigned char)*q;
+		if (c >= 0x20 && c < 0x80 && c != '\\') {
+			/* Plain ASCII (nearly all of a prompt): copy the run at once. */
+			size_t n = plain_run(q, close);
+			memcpy(o, q, n);
+			o += n;
+			q += n;
+			continue;
+		}
 		if (c == '\\') {
 			const char *esc = q;
 			uint32_t cp, lo;

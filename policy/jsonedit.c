@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "jsonedit.h"
+#include "ascii.h"
 
 typedef struct scan {
 	const unsigned char *p;
@@ -35,17 +36,6 @@ static size_t skip_bom(const scan *s)
 	return 0;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The 4 hex digits at p[i..i+4) as a number, or -1 (also when cut short). */
 static long hex4(const scan *s, size_t i)
 {
@@ -54,7 +44,7 @@ static long hex4(const scan *s, size_t i)
 	if (i > s->n || s->n - i < 4)
 		return -1;
 	for (size_t k = 0; k < 4; k++) {
-		int d = hexval(s->p[i + k]);
+		int d = tf_hexval(s->p[i + k]);
 
 		if (d < 0)
 			return -1;

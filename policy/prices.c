@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "prices-builtin.h"
+#include "ascii.h"
 
 /* Bedrock model ids (ARNs included) are at most 2048 bytes. */
 #define MODEL_ID_MAX 2048
@@ -22,26 +23,15 @@ static const char *const profile_prefixes[] = {
 
 /* ---- model ids ------------------------------------------------------ */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int tf_model_decode(const char *id, size_t n, char *out, size_t outlen)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
-		if (c == '%' && i + 2 < n && hexval(id[i + 1]) >= 0 && hexval(id[i + 2]) >= 0 &&
+		if (c == '%' && i + 2 < n && tf_hexval(id[i + 1]) >= 0 && tf_hexval(id[i + 2]) >= 0 &&
 		    (id[i + 1] != '0' || id[i + 2] != '0')) {
-			c = (char)(hexval(id[i + 1]) << 4 | hexval(id[i + 2]));
+			c = (char)(tf_hexval(id[i + 1]) << 4 | tf_hexval(id[i + 2]));
 			i += 2;
 		}
 		if (o + 1 >= outlen)

@@ -1,30 +1,15 @@
 #include "routes.h"
+#include "ascii.h"
 
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 /* Returns the byte at s[*i] after one percent-decoding and advances *i. */
 static unsigned char next_decoded(const char *s, size_t n, size_t *i)
 {
 	if (s[*i] == '%' && *i + 2 < n) {
-		int hi = hexval(s[*i + 1]), lo = hexval(s[*i + 2]);
+		int hi = tf_hexval(s[*i + 1]), lo = tf_hexval(s[*i + 2]);
 		if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
 			*i += 3;
 			return (unsigned char)(hi * 16 + lo);
@@ -52,7 +37,7 @@ static bool seg_eq(const char *raw, size_t rn, const char *lit, size_t ln)
 	size_t i = 0, j = 0;
 
 	while (i < rn && j < ln) {
-		if (lower(next_decoded(raw, rn, &i)) != lower((unsigned char)lit[j++]))
+		if (tf_ascii_lower(next_decoded(raw, rn, &i)) != tf_ascii_lower((unsigned char)lit[j++]))
 			return false;
 	}
 	return i == rn && j == ln;

@@ -61,19 +61,26 @@ int tf_base64_encode_buf(tf_buf *b, const void *in, size_t n)
 	return 0;
 }
 
+/* Sextet of each byte, -1 for bytes outside the alphabet. */
+static const signed char sextets[256] = {
+	['A'] = 0,  ['B'] = 1,  ['C'] = 2,  ['D'] = 3,  ['E'] = 4,  ['F'] = 5,  ['G'] = 6,
+	['H'] = 7,  ['I'] = 8,  ['J'] = 9,  ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13,
+	['O'] = 14, ['P'] = 15, ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20,
+	['V'] = 21, ['W'] = 22, ['X'] = 23, ['Y'] = 24, ['Z'] = 25, ['a'] = 26, ['b'] = 27,
+	['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31, ['g'] = 32, ['h'] = 33, ['i'] = 34,
+	['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39, ['o'] = 40, ['p'] = 41,
+	['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46, ['v'] = 47, ['w'] = 48,
+	['x'] = 49, ['y'] = 50, ['z'] = 51, ['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55,
+	['4'] = 56, ['5'] = 57, ['6'] = 58, ['7'] = 59, ['8'] = 60, ['9'] = 61, ['+'] = 62,
+	['/'] = 63,
+};
+
 static int sextet(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	/* The table's zeros are 'A' or an invalid byte: only 'A' is 0. */
+	int s = sextets[c];
+
+	return s || c == 'A' ? s : -1;
 }
 
 ptrdiff_t tf_base64_decode(const char *in, size_t n, uint8_t *out, size_t out_cap)
@@ -87,7 +94,20 @@ ptrdiff_t tf_base64_decode(const char *in, size_t n, uint8_t *out, size_t out_ca
 	total = n / 4 * 3 - pad;
 	if (total > out_cap)
 		return -ENOBUFS;
-	for (i = 0; i < n; i += 4) {
+	/* Whole groups first, without the padding logic. */
+	for (i = 0; n >= 4 && i < n - 4; i += 4) {
+		int a = sextet((unsigned char)in[i]), b = sextet((unsigned char)in[i + 1]);
+		int c = sextet((unsigned char)in[i + 2]), d = sextet((unsigned char)in[i + 3]);
+		uint32_t v;
+
+		if ((a | b | c | d) < 0)
+			return -EINVAL;
+		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+		out[o++] = (uint8_t)(v >> 16);
+		out[o++] = (uint8_t)(v >> 8);
+		out[o++] = (uint8_t)v;
+	}
+	for (; i < n; i += 4) {
 		bool last = i + 4 == n;
 		size_t keep = last ? 4 - pad : 4, k;
 		uint32_t v = 0;

@@ -55,7 +55,8 @@ static int flush(tf_conn *c)
 		c->inflight = 0;
 		c->out_off += w;
 	}
-	tf_buf_reset(&c->out);
+	/* Per-request scratch: an idle connection keeps no buffers. */
+	tf_buf_free(&c->out);
 	c->out_off = 0;
 	return 1;
 }
@@ -378,8 +379,8 @@ static int request_complete(tf_conn *c)
 			    : forward_as_is(c, h);
 	else
 		r = forward_blocked(c, h, ex);
-	tf_buf_reset(&c->req_body);
-	tf_buf_reset(&c->hold);
+	tf_buf_free(&c->req_body);
+	tf_buf_free(&c->hold);
 	free(h);
 	return r;
 }
@@ -469,6 +470,8 @@ static size_t take_inject(tf_conn *c, void *buf, size_t len, bool consume)
 	memcpy(buf, c->inject.data, n);
 	if (consume)
 		tf_buf_consume(&c->inject, n);
+	if (consume && c->inject.len == 0)
+		tf_buf_free(&c->inject);
 	return n;
 }
 

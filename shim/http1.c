@@ -1,4 +1,5 @@
 #include "http1.h"
+#include "ascii.h"
 
 #include <errno.h>
 #include <string.h>
@@ -24,28 +25,12 @@ static bool is_value_char(unsigned char c)
 	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 bool tf_h1_token_eq(const char *p, size_t n, const char *lit)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (lit[i] == '\0' || lower((unsigned char)p[i]) != lower((unsigned char)lit[i]))
+		if (lit[i] == '\0' || tf_ascii_lower((unsigned char)p[i]) != tf_ascii_lower((unsigned char)lit[i]))
 			return false;
 	}
 	return lit[n] == '\0';
@@ -650,7 +635,7 @@ static int step_chunk_size(tf_h1_framer *f, const uint8_t *p, size_t n, size_t *
 			return TF_H1_ETOOBIG;
 		switch (f->sub) {
 		case C_DIGITS:
-			d = hex_value(c);
+			d = tf_hexval(c);
 			if (d >= 0) {
 				if (f->remaining > ((uint64_t)INT64_MAX - (uint64_t)d) / 16)
 					return TF_H1_ETOOBIG;

@@ -28,7 +28,7 @@
 
 /* Bounds: a peer sending more gets TF_H1_ETOOBIG, never unbounded memory. */
 #define TF_H1_HEAD_CAP ((size_t)64 * 1024)
-#define TF_H1_MAX_HEADERS 128
+#define TF_H1_MAX_HEADERS 64
 #define TF_H1_MAX_CHUNK_LINE 1024
 
 enum {

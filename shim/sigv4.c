@@ -1,4 +1,5 @@
 #include "sigv4.h"
+#include "ascii.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,17 +16,6 @@ static bool is_unreserved(unsigned char c)
 static bool is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static bool span_eq(tf_sigv4_span s, const char *lit)
@@ -152,7 +142,7 @@ int tf_sigv4_parse_auth(const char *v, size_t n, tf_sigv4_auth *out)
 			if (val.n != TF_SIGV4_SIG_HEX)
 				return TF_SIGV4_EMALFORMED;
 			for (size_t k = 0; k < val.n; k++)
-				if (hexval((unsigned char)val.p[k]) < 0)
+				if (tf_hexval((unsigned char)val.p[k]) < 0)
 					return TF_SIGV4_EMALFORMED;
 			out->signature = val;
 			have_s = true;
@@ -246,8 +236,8 @@ static int put_decoded(tf_buf *b, const char *p, size_t n)
 		int hi, lo;
 		char c = p[i];
 
-		if (c == '%' && i + 2 < n && (hi = hexval((unsigned char)p[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)p[i + 2])) >= 0) {
+		if (c == '%' && i + 2 < n && (hi = tf_hexval((unsigned char)p[i + 1])) >= 0 &&
+		    (lo = tf_hexval((unsigned char)p[i + 2])) >= 0) {
 			c = (char)(hi << 4 | lo);
 			i += 2;
 		}
@@ -559,7 +549,7 @@ static bool is_hex64(tf_sigv4_span s)
 	if (s.n != TF_SHA256_HEX_LEN)
 		return false;
 	for (size_t i = 0; i < s.n; i++)
-		if (hexval((unsigned char)s.p[i]) < 0)
+		if (tf_hexval((unsigned char)s.p[i]) < 0)
 			return false;
 	return true;
 }

@@ -816,7 +816,14 @@ static void sse_bytes(tf_streamuse *s, const uint8_t *p, size_t n)
 			s->bom = BOM_NONE;
 		}
 		if (c != '\r' && c != '\n') {
+			/* The rest of the line up to its CR or LF changes nothing
+			 * more (the BOM check is settled by now): skip it at once. */
+			const uint8_t *lf = memchr(p + i, '\n', n - i);
+			size_t m = lf ? (size_t)(lf - (p + i)) : n - i;
+			const uint8_t *cr = memchr(p + i, '\r', m);
+
 			s->line_empty = false;
+			i += (cr ? (size_t)(cr - (p + i)) : m) - 1;
 			continue;
 		}
 		s->after_cr = c == '\r';

@@ -24,7 +24,7 @@
 
 #include "buf.h"
 
-#define TF_TEST_ALL_SPLITS_MAX 4096
+#define TF_TEST_ALL_SPLITS_MAX 1024
 
 typedef void (*tf_test_runner)(void *arg, const uint8_t *in, size_t n, const size_t *cuts,
 			       size_t ncuts, tf_buf *log);

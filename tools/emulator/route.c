@@ -3,23 +3,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
+
 enum { MAX_SEGS = 8 };
 
 typedef struct seg {
 	const char *p;
 	size_t n;
 } seg;
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 bool emu_pct_decode(const char *p, size_t n, char *out, size_t outlen)
 {
@@ -29,8 +20,8 @@ bool emu_pct_decode(const char *p, size_t n, char *out, size_t outlen)
 		char c = p[i];
 		int hi, lo;
 
-		if (c == '%' && i + 2 < n && (hi = hexval(p[i + 1])) >= 0 &&
-		    (lo = hexval(p[i + 2])) >= 0) {
+		if (c == '%' && i + 2 < n && (hi = tf_hexval(p[i + 1])) >= 0 &&
+		    (lo = tf_hexval(p[i + 2])) >= 0) {
 			c = (char)(hi << 4 | lo);
 			i += 2;
 		}
