@@ -34,7 +34,8 @@ void tf_hlist_get(const tf_hlist *l, size_t i, const char **name, size_t *name_l
 		  const char **value, size_t *value_len, uint32_t *flags)
 {
 	const tf_hfield *f = (const tf_hfield *)l->fields.data + i;
-	const char *a = (const char *)l->arena.data;
+	/* Empty names and values may leave the arena unallocated. */
+	const char *a = l->arena.data ? (const char *)l->arena.data : "";
 
 	*name = a + f->name;
 	*name_len = f->name_len;

@@ -51,7 +51,9 @@ static const char usage_text[] =
 	"    1 KiB request/echo round trips on one keep-alive connection\n"
 	"  2 guarded non-streaming calls to the emulator: Azure chat (openai-python's\n"
 	"    shape: head and body in two writes, gzip accepted) and Bedrock InvokeModel\n"
-	"    (boto3's shape: one write), 4 KB and 200 KB request bodies\n"
+	"    (boto3's shape: one write), 4 KB and 200 KB request bodies; the same\n"
+	"    Bedrock calls over HTTP/2 (2e, 2f: an nghttp2 client session, as curl\n"
+	"    and the AWS JS SDK speak to Bedrock)\n"
 	"  3 guarded streams: a long Bedrock event stream and a long Azure SSE stream,\n"
 	"    captured from the emulator once, replayed by the bench server in 16 KiB\n"
 	"    records (the emulator itself paces and fragments its streams)\n"
@@ -230,7 +232,7 @@ static void start_emulator(void)
 	char portfile[128], ca[128], tokens[16];
 	char *argv[] = { opt.emulator, "--port", "0", "--port-file", portfile, "--ca-out", ca,
 			 "--pace-ms", "0", "--reply-tokens", tokens, "--quiet",
-			 "--header-timeout-ms", "600000", "--idle-timeout-ms", "600000", NULL };
+			 "--header-timeout-ms", "600000", "--idle-timeout-ms", "600000", "--http2", NULL };
 	FILE *f;
 
 	snprintf(portfile, sizeof(portfile), "%s/emu.port", opt.tmp);
@@ -436,6 +438,8 @@ static const plan plans[TFB_NCASES] = {
 	[TFB_BR_200K] = { G_GUARDED, 4, 40, 3, 2, 6, 2, 10, 2 },
 	[TFB_STREAM_ES] = { G_STREAM, 2, 20, 2, 1, 8, 1, 2, 1 },
 	[TFB_STREAM_SSE] = { G_STREAM, 2, 20, 2, 1, 8, 1, 2, 1 },
+	[TFB_BR_4K_H2] = { G_GUARDED, 20, 60, 20, 10, 10, 10, 100, 20 },
+	[TFB_BR_200K_H2] = { G_GUARDED, 4, 40, 3, 2, 6, 2, 10, 2 },
 };
 
 static const uint64_t bulk_unit = 1u << 20;

@@ -30,6 +30,8 @@ typedef enum tfb_case {
 	TFB_BR_200K,    /* the same with 200 KB */
 	TFB_STREAM_ES,  /* one long Bedrock event stream, replayed by the bench server */
 	TFB_STREAM_SSE, /* one long Azure SSE stream, replayed by the bench server */
+	TFB_BR_4K_H2,   /* TFB_BR_4K over HTTP/2 (the AWS JS SDK's and curl's protocol) */
+	TFB_BR_200K_H2, /* TFB_BR_200K over HTTP/2 */
 	TFB_NCASES,
 } tfb_case;
 
@@ -89,6 +91,8 @@ SSL_CTX *tfb_server_ctx(void);
 /* Client context: certificates are not verified (the bench measures the
  * data path, not trust), ALPN http/1.1, TLS 1.2+. */
 SSL_CTX *tfb_client_ctx(void);
+/* The same offering only h2 in ALPN (cases 2e/2f). */
+SSL_CTX *tfb_client_ctx_h2(void);
 /* Connects to 127.0.0.1:port with TCP_NODELAY and the given SNI; NULL on failure. */
 SSL *tfb_connect(SSL_CTX *ctx, int port, const char *sni);
 void tfb_close(SSL *s);
@@ -119,6 +123,16 @@ int tfb_request_send(SSL *s, const tfb_request *r);
  * code (> 0) or a negative error. With cap non-NULL every byte read is
  * appended to it. *bytes: total bytes of the response. */
 int tfb_response_read(SSL *s, tfb_bytes *cap, uint64_t *bytes);
+
+/* ---- HTTP/2 client side (h2.c) ---- */
+typedef struct tfb_h2 tfb_h2;
+
+/* An HTTP/2 client session on s (ALPN h2 agreed); NULL on ENOMEM. */
+tfb_h2 *tfb_h2_open(SSL *s);
+void tfb_h2_close(tfb_h2 *c);
+/* Sends r (its HTTP/1.1 head as HTTP/2 fields) and reads the whole
+ * response. Returns the status code or -1. */
+int tfb_h2_call(tfb_h2 *c, const tfb_request *r);
 
 /* ---- the bench server (server.c) ---- */
 typedef struct tfb_server_cfg {

@@ -25,8 +25,9 @@ int tfb_icount_region(tfb_case kase, int64_t iters) __attribute__((noinline));
 
 static tfb_ports ports;
 static unsigned stream_tokens = 20000;
-static SSL_CTX *ctx;
+static SSL_CTX *ctx, *ctx_h2;
 static SSL *conns[TFB_NCASES];
+static tfb_h2 *h2s[TFB_NCASES];
 static tfb_request reqs[TFB_NCASES];
 static bool built[TFB_NCASES];
 static uint8_t iobuf[TFB_IO_CHUNK];
@@ -50,6 +51,8 @@ static int port_of(tfb_case k, const char **sni)
 		return ports.emu;
 	case TFB_BR_4K:
 	case TFB_BR_200K:
+	case TFB_BR_4K_H2:
+	case TFB_BR_200K_H2:
 		*sni = TFB_SNI_BEDROCK;
 		return ports.emu;
 	case TFB_STREAM_ES:
@@ -63,6 +66,11 @@ static int port_of(tfb_case k, const char **sni)
 	}
 }
 
+static bool is_h2(tfb_case k)
+{
+	return k == TFB_BR_4K_H2 || k == TFB_BR_200K_H2;
+}
+
 static SSL *conn_for(tfb_case k)
 {
 	const char *sni = NULL;
@@ -71,7 +79,11 @@ static SSL *conn_for(tfb_case k)
 	if (conns[k])
 		return conns[k];
 	port = port_of(k, &sni);
-	conns[k] = port > 0 ? tfb_connect(ctx, port, sni) : NULL;
+	conns[k] = port > 0 ? tfb_connect(is_h2(k) ? ctx_h2 : ctx, port, sni) : NULL;
+	if (conns[k] && is_h2(k) && !(h2s[k] = tfb_h2_open(conns[k]))) {
+		tfb_close(conns[k]);
+		conns[k] = NULL;
+	}
 	if (conns[k] && k == TFB_BULK_UP &&
 	    tfb_ssl_write_all(conns[k], &ports.bulk_batch, sizeof(ports.bulk_batch)) < 0) {
 		tfb_close(conns[k]);
@@ -131,9 +143,14 @@ static int http_call(SSL *s, tfb_case k)
 	const tfb_request *r = request_for(k);
 	int status;
 
-	if (!r || tfb_request_send(s, r) < 0)
+	if (!r)
 		return -1;
-	status = tfb_response_read(s, NULL, NULL);
+	if (h2s[k])
+		status = tfb_h2_call(h2s[k], r);
+	else if (tfb_request_send(s, r) < 0)
+		return -1;
+	else
+		status = tfb_response_read(s, NULL, NULL);
 	if (status == 200)
 		return 0;
 	if (!reported_status++)
@@ -364,7 +381,8 @@ int tfb_child_main(int argc, char **argv)
 	}
 	memset(iobuf, 'x', sizeof(iobuf));
 	ctx = tfb_client_ctx();
-	if (!ctx)
+	ctx_h2 = tfb_client_ctx_h2();
+	if (!ctx || !ctx_h2)
 		return 1;
 	while (tfb_read_full(CMD_FD, &c, sizeof(c)) == 0 && c.op != TFB_OP_QUIT) {
 		tfb_reply rep = { .status = 0, .n = 0, .instr = -1 };
@@ -389,10 +407,12 @@ int tfb_child_main(int argc, char **argv)
 		free(samples);
 	}
 	for (int k = 0; k < TFB_NCASES; k++) {
+		tfb_h2_close(h2s[k]);
 		tfb_close(conns[k]);
 		if (built[k])
 			tfb_request_free(&reqs[k]);
 	}
 	SSL_CTX_free(ctx);
+	SSL_CTX_free(ctx_h2);
 	return 0;
 }

@@ -166,8 +166,10 @@ int tfb_request_build(tfb_request *r, tfb_case kase, unsigned stream_tokens)
 	case TFB_AZ_200K:
 		return azure(r, 200 * 1024, 0);
 	case TFB_BR_4K:
+	case TFB_BR_4K_H2:
 		return bedrock(r, 4096, 0);
 	case TFB_BR_200K:
+	case TFB_BR_200K_H2:
 		return bedrock(r, 200 * 1024, 0);
 	case TFB_STREAM_ES:
 		return bedrock(r, 256, stream_tokens);

@@ -20,6 +20,8 @@ static const struct {
 	[TFB_BR_200K] = { "2d", "guarded Bedrock InvokeModel, 200 KB request" },
 	[TFB_STREAM_ES] = { "3a", "guarded Bedrock event stream" },
 	[TFB_STREAM_SSE] = { "3b", "guarded Azure SSE stream" },
+	[TFB_BR_4K_H2] = { "2e", "guarded Bedrock InvokeModel over HTTP/2, 4 KB request" },
+	[TFB_BR_200K_H2] = { "2f", "guarded Bedrock InvokeModel over HTTP/2, 200 KB request" },
 };
 
 const char *tfb_case_title(tfb_case k)

@@ -128,6 +128,16 @@ SSL_CTX *tfb_client_ctx(void)
 	return ctx;
 }
 
+SSL_CTX *tfb_client_ctx_h2(void)
+{
+	static const unsigned char alpn[] = "\x02h2";
+	SSL_CTX *ctx = tfb_client_ctx();
+
+	if (ctx)
+		SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+	return ctx;
+}
+
 SSL *tfb_connect(SSL_CTX *ctx, int port, const char *sni)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
