@@ -200,6 +200,15 @@ static void refuse(tf_conn *c)
 	tf_h2f_put_goaway(o, 0, TF_H2F_INTERNAL_ERROR);
 }
 
+/* Buffers are freed when drained (flow.c): their caps are set again. */
+static void caps(tf_conn *c)
+{
+	if (c->out.cap == 0)
+		c->out.cap = OUT_CAP;
+	if (c->inject.cap == 0)
+		c->inject.cap = INJECT_CAP;
+}
+
 void tf_h2flow_detect(tf_conn *c, const uint8_t *p, size_t n)
 {
 	static const tf_h2_ops proto = { NULL, on_request, on_response_head, on_response_data,
@@ -217,10 +226,7 @@ void tf_h2flow_detect(tf_conn *c, const uint8_t *p, size_t n)
 	 * server will refuse it, so it is not shown to the layer. */
 	if (alpn_h2(c) < 0 || (alpn_h2(c) == 0 && !starts_like_preface(p, n)))
 		return;
-	if (c->out.cap == 0)
-		c->out.cap = OUT_CAP;
-	if (c->inject.cap == 0)
-		c->inject.cap = INJECT_CAP;
+	caps(c);
 	ops.ctx = c;
 	c->h2 = tf_h2_new(&ops, NULL);
 	if (c->h2)
@@ -236,6 +242,7 @@ void tf_h2flow_detect(tf_conn *c, const uint8_t *p, size_t n)
 
 void tf_h2flow_absorb(tf_conn *c, const uint8_t *p, size_t n)
 {
+	caps(c);
 	if (c->h2_refused)
 		return;
 	if (tf_h2_from_app(c->h2, p, n, &c->out, &c->inject) != 0)
@@ -246,6 +253,7 @@ size_t tf_h2flow_observe(tf_conn *c, uint8_t *buf, size_t n)
 {
 	size_t k;
 
+	caps(c);
 	if (c->h2_refused || !c->h2) {
 		if (tf_buf_append(&c->inject, buf, n) != 0)
 			return n;
@@ -255,11 +263,15 @@ size_t tf_h2flow_observe(tf_conn *c, uint8_t *buf, size_t n)
 	/* The server's bytes may have opened a window (or acknowledged a PING):
 	 * what was waiting for it goes now, from the read path, since an app
 	 * that waits for its answer writes nothing that would carry it. */
-	if (c->out_off < c->out.len || c->out.len)
+	if (c->out.len)
 		tf_flow_flush(c);
 	k = c->inject.len < n ? c->inject.len : n;
-	memcpy(buf, c->inject.data, k);
-	tf_buf_consume(&c->inject, k);
+	if (k) {
+		memcpy(buf, c->inject.data, k);
+		tf_buf_consume(&c->inject, k);
+	}
+	if (c->inject.len == 0)
+		tf_buf_free(&c->inject); /* an idle connection keeps no buffers (flow.c) */
 	return k;
 }
 
