@@ -499,6 +499,7 @@ static void answer(tf_h2 *h, struct stream *s, const tf_buf *msg)
 		tf_log(TF_LOG_ERROR, "h2: cannot build the answer to a blocked request; refusing it");
 		inject_rst(h, s->id, TF_H2F_REFUSED_STREAM);
 		s->syn_done = true;
+		s->reset = true;
 		return;
 	}
 	tf_buf_reset(&s->syn);
@@ -623,6 +624,7 @@ static void decide(tf_h2 *h, struct stream *s)
 		inject_rst(h, s->id, TF_H2F_REFUSED_STREAM);
 		s->st = S_BLOCKED;
 		s->syn_done = true;
+		s->reset = true;
 		tf_buf_free(&s->body);
 		return;
 	}
@@ -679,6 +681,7 @@ static void pump(tf_h2 *h)
 			inject_rst(h, s->id, TF_H2F_REFUSED_STREAM);
 			s->st = S_BLOCKED;
 			s->syn_done = true;
+			s->reset = true;
 		} else if (s->st == S_WHOLE && !blocked_order) {
 			if (s->id > h->goaway_last) {
 				/* The server said it will not process it: the app
@@ -695,10 +698,10 @@ static void pump(tf_h2 *h)
 		}
 		if (s->st == S_FWD || s->st == S_PASS)
 			send_data(h, s);
-		if (h->app_broken)
-			return;
 		else if (s->st == S_BLOCKED)
 			send_answer(h, s);
+		if (h->app_broken)
+			return;
 		if (finished(s))
 			remove_stream(h, s);
 	}
