@@ -178,6 +178,10 @@ static int start_stream(tf_exchange *ex, const tf_h1_head *h, bool may_manage)
 	}
 	ex->su_live = true;
 	ex->next_check = LIVE_CHECK_BYTES;
+	/* Over HTTP/2 the layer cuts a stream itself (h2.h "Cut"), at an event
+	 * boundary of the payload, which only an uncoded body shows; a stated
+	 * length would make the shortened body an error of its own. */
+	ex->h2_cuttable = !may_manage && identity(h) && !tf_h1_find(h, "content-length");
 	if (!may_manage || !h->chunked || !identity(h)) {
 		if (ex->hide_usage)
 			tf_log(TF_LOG_WARN, "%s: the stream is %s; the usage chunk TokenFence asked for "
@@ -258,6 +262,12 @@ static void release(tf_conn *c, tf_exchange *ex, uint64_t upto)
 	}
 }
 
+static void note_cut(const tf_exchange *ex, const char *reason, const char *how)
+{
+	tf_events_note("block", &ex->call, tf_state_scope_name(), "stream cut: %s", reason);
+	tf_log(TF_LOG_WARN, "%s: stream cut: %s%s", ex->call.act.action, reason, how);
+}
+
 /*
  * Ends a managed stream the way the provider ends a failed one: what the
  * app already has stops at a frame or event boundary, then comes the
@@ -281,20 +291,23 @@ static void cut_stream(tf_conn *c, tf_exchange *ex, const char *reason)
 	fd = c->api->get_fd ? c->api->get_fd(c->ssl) : -1;
 	if (fd >= 0 && shutdown(fd, SHUT_RDWR) == 0)
 		ex->cut_closed = true;
-	tf_events_note("block", &ex->call, tf_state_scope_name(), "stream cut: %s", reason);
-	tf_log(TF_LOG_WARN, "%s: stream cut: %s%s", ex->call.act.action, reason,
-	       fd >= 0 ? "" : " (the connection is the app's to close)");
+	note_cut(ex, reason, fd >= 0 ? "" : " (the connection is the app's to close)");
+}
+
+/* Every LIVE_CHECK_BYTES of the stream: must it end now (why says so)? */
+static bool live_due(tf_exchange *ex, char *why, size_t n)
+{
+	if (ex->cut || tf_streamuse_fed(&ex->su) < ex->next_check)
+		return false;
+	ex->next_check = tf_streamuse_fed(&ex->su) + LIVE_CHECK_BYTES;
+	return tf_enforce_live(&ex->call, &ex->enf, tf_streamuse_output_estimate(&ex->su), why, n);
 }
 
 static void live_check(tf_conn *c, tf_exchange *ex)
 {
 	char why[256];
 
-	if (ex->cut || tf_streamuse_fed(&ex->su) < ex->next_check)
-		return;
-	ex->next_check = tf_streamuse_fed(&ex->su) + LIVE_CHECK_BYTES;
-	if (tf_enforce_live(&ex->call, &ex->enf, tf_streamuse_output_estimate(&ex->su), why,
-			    sizeof(why)))
+	if (live_due(ex, why, sizeof(why)))
 		cut_stream(c, ex, why);
 }
 
@@ -460,6 +473,28 @@ static void unlink_ex(tf_conn *c, tf_exchange *ex)
 	if (c->ex_tail == ex)
 		c->ex_tail = p;
 	ex->next = NULL;
+}
+
+bool tf_exchange_cut_of(tf_conn *c, tf_exchange *ex, uint64_t have, uint64_t *keep, tf_buf *event)
+{
+	(void)c;
+	if (!ex->su_live || !ex->h2_cuttable || ex->cut || ex->body_bad ||
+	    tf_streamuse_unreadable(&ex->su))
+		return false;
+	if (!ex->cut_due && live_due(ex, ex->cut_why, sizeof(ex->cut_why)))
+		ex->cut_due = true;
+	/* The app must not be left inside an event: while it has part of one,
+	 * the stream goes on to the end of that event. */
+	if (!ex->cut_due || tf_streamuse_boundary(&ex->su) < have)
+		return false;
+	if (tf_streamuse_terminator(&ex->su, "budget_exceeded", ex->cut_why, event) != 0) {
+		tf_buf_reset(event);
+		return false;
+	}
+	*keep = tf_streamuse_boundary(&ex->su);
+	ex->cut = true;
+	note_cut(ex, ex->cut_why, "");
+	return true;
 }
 
 void tf_exchange_end_of(tf_conn *c, tf_exchange *ex, bool complete)

@@ -63,6 +63,9 @@ typedef struct tf_exchange {
 	tf_su_span drop;    /* the next span to leave out, when have_drop */
 	bool have_drop;
 	bool cut;           /* ended by enforcement: the server's rest is discarded */
+	bool h2_cuttable;   /* an HTTP/2 stream the layer may cut (tf_exchange_cut_of) */
+	bool cut_due;       /* HTTP/2: a cut was decided, waiting for an event boundary */
+	char cut_why[256];
 	bool cut_closed;    /* ...and the connection shut, so the server stopped */
 	uint64_t next_check; /* stream offset at which to look at the budget again */
 } tf_exchange;
@@ -101,6 +104,16 @@ void tf_exchange_response_end(struct tf_conn *c);
 void tf_exchange_head_of(struct tf_conn *c, tf_exchange *ex, const tf_h1_head *h);
 void tf_exchange_body_of(struct tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n);
 void tf_exchange_end_of(struct tf_conn *c, tf_exchange *ex, bool complete);
+/*
+ * HTTP/2 live enforcement (the layer's response_cut, h2.h): at the end of a
+ * DATA frame, checks the stream as HTTP/1.1 does (tf_enforce_live, every
+ * few KiB). True when it must end now: *keep is the last event boundary
+ * (>= have, the octets the app already has; while the app is inside an
+ * event the answer waits for its end) and event the provider's error event
+ * (tf_streamuse_terminator). The call is settled as a cut stream.
+ */
+bool tf_exchange_cut_of(struct tf_conn *c, tf_exchange *ex, uint64_t have, uint64_t *keep,
+			tf_buf *event);
 void tf_exchange_blocked(struct tf_conn *c, tf_exchange *ex);
 /* The server's bytes now being read are not for the app: a stand-in's
  * reply, or the body of a managed stream (delivered re-chunked instead). */

@@ -13,12 +13,16 @@
 /* Control frames we read whole (SETTINGS is the longest: 6 octets a setting). */
 #define COLLECT_CAP 1024
 #define RING 64
-#define MAX_PINGS 4
+#define MAX_PINGS 8
 #define HTS_Q 16
 #define HTS_NONE UINT32_MAX
 /* A stream's body buffer may pass its soft cap by at most one frame. */
 #define FRAME_SLACK ((size_t)TF_H2F_MAX_LEN + 1)
 #define NO_GOAWAY UINT32_MAX
+/* A server DATA frame of a watched stream is held whole up to this length
+ * (the default maximum frame is 16 KiB); a longer one passes as it comes and
+ * cannot be where a cut happens. */
+#define HOLD_CAP ((size_t)64 * 1024)
 
 enum sstate {
 	S_RECV,    /* the app is still sending the request; nothing forwarded */
@@ -51,9 +55,15 @@ struct stream {
 	int64_t app_win; /* the app's send window on this stream, as it sees it */
 	int64_t srv_win; /* the server's receive window for our DATA */
 	uint64_t wu_pending;
-	tf_buf syn; /* BLOCKED: our answer's body, from syn_off */
+	tf_buf syn; /* BLOCKED: our answer's body; cut: the error event; from syn_off */
 	size_t syn_off;
-	int64_t app_recv; /* BLOCKED: the app's receive window on this stream */
+	int64_t app_recv; /* the app's receive window on this stream (BLOCKED, FWD, PASS) */
+	/* response side */
+	uint64_t resp_have; /* content octets of the response the app has */
+	bool cut;           /* cut by live enforcement: the server's DATA is swallowed */
+	bool cut_srv_done;  /* ...and the server can send nothing more on it */
+	bool cut_fin;       /* ...and the app has its END_STREAM (or reset the stream) */
+	uint32_t cut_ping;  /* the PING sent after our RST_STREAM; 0: not yet */
 };
 
 enum mode {
@@ -63,6 +73,8 @@ enum mode {
 	M_HPACK,   /* header block fragment (outbound: decoded, re-encoded later) */
 	M_HOLD,    /* outbound DATA of a held request */
 	M_QUEUE,   /* outbound DATA of a stream being forwarded as it comes */
+	M_INHOLD,  /* inbound DATA of a watched stream, held until the frame is whole */
+	M_SWALLOW, /* inbound DATA of a cut stream: never shown to the app */
 };
 
 enum block_kind { B_REQ, B_TRL, B_DISCARD, B_RESP, B_OTHER };
@@ -121,7 +133,7 @@ struct tf_h2 {
 	tf_buf *ts, *ta;
 	int err;
 	/* scratch */
-	tf_buf text, dmsg, hblock, frames;
+	tf_buf text, dmsg, hblock, frames, inframe, event;
 	tf_hlist dfields;
 	tf_h1_head *view;
 	tf_h2_stats st;
@@ -380,6 +392,12 @@ static void srv_fail(tf_h2 *h, const char *why)
 			    "open calls conservatively", why);
 	h->srv_broken = true;
 	tf_buf_reset(&h->pend_app);
+	if (h->in.mode == M_INHOLD) {
+		/* The held part of the frame goes first; the rest follows raw. */
+		emit_header_to(h, false, &h->in.rd.fh);
+		emit_app(h, h->inframe.data, h->inframe.len);
+		h->in.mode = M_PASS;
+	}
 	end_all(h);
 }
 
@@ -432,6 +450,7 @@ static void open_at_server(tf_h2 *h, struct stream *s, const tf_hlist *l, bool e
 	if (s->id > h->max_fwd_sid)
 		h->max_fwd_sid = s->id;
 	s->srv_win = h->srv_initial;
+	s->app_recv = h->app_initial;
 	s->need_end = !end_stream;
 	s->sent = 0;
 	if (s->wu_pending) {
@@ -544,6 +563,141 @@ static void send_answer(tf_h2 *h, struct stream *s)
 	}
 }
 
+/* A PING of ours to the server (a wake-up, or the end marker of a cut);
+ * returns its counter, 0 when too many are outstanding. */
+static uint32_t send_ping(tf_h2 *h)
+{
+	uint8_t op[8] = { 't', 'f', 'h', '2' };
+
+	if (h->npings >= MAX_PINGS)
+		return 0;
+	if (++h->ping_ctr == 0)
+		h->ping_ctr = 1;
+	op[4] = (uint8_t)(h->ping_ctr >> 24);
+	op[5] = (uint8_t)(h->ping_ctr >> 16);
+	op[6] = (uint8_t)(h->ping_ctr >> 8);
+	op[7] = (uint8_t)h->ping_ctr;
+	tf_buf_reset(&h->frames);
+	if (tf_h2f_put_ping(&h->frames, false, op) != 0)
+		return 0;
+	emit_srv(h, h->frames.data, h->frames.len);
+	memcpy(h->pings[h->npings++], op, 8);
+	return h->ping_ctr;
+}
+
+/* Server DATA octets the app never gets: the server is given its credit
+ * back now, since the app will never acknowledge them (see "Cut" in h2.h). */
+static void credit_server(tf_h2 *h, uint32_t n)
+{
+	if (!n)
+		return;
+	tf_buf_reset(&h->frames);
+	if (tf_h2f_put_window_update(&h->frames, 0, n) == 0)
+		emit_srv(h, h->frames.data, h->frames.len);
+	h->st.swallowed_octets += n;
+}
+
+/* The error event of a cut stream within the app's receive windows (owed,
+ * as our answers are), then END_STREAM once the server is done with it. */
+static void send_cut_event(tf_h2 *h, struct stream *s)
+{
+	while (!s->cut_fin && s->syn_off < s->syn.len) {
+		size_t n = s->syn.len - s->syn_off;
+		bool last;
+
+		if (n > TF_H2F_DEFAULT_MAX_FRAME)
+			n = TF_H2F_DEFAULT_MAX_FRAME;
+		if ((int64_t)n > h->app_recv)
+			n = h->app_recv > 0 ? (size_t)h->app_recv : 0;
+		if ((int64_t)n > s->app_recv)
+			n = s->app_recv > 0 ? (size_t)s->app_recv : 0;
+		if (n == 0)
+			return;
+		last = s->syn_off + n == s->syn.len && s->cut_srv_done;
+		tf_buf_reset(&h->frames);
+		if (tf_h2f_put(&h->frames, TF_H2F_DATA, last ? TF_H2F_END_STREAM : 0, s->id,
+			       s->syn.data + s->syn_off, n) == 0)
+			inject(h, &h->frames);
+		s->syn_off += n;
+		h->app_recv -= (int64_t)n;
+		s->app_recv -= (int64_t)n;
+		h->owed += (int64_t)n;
+		if (last)
+			s->cut_fin = true;
+	}
+	if (!s->cut_fin && s->cut_srv_done) {
+		tf_buf_reset(&h->frames);
+		if (tf_h2f_put(&h->frames, TF_H2F_DATA, TF_H2F_END_STREAM, s->id, NULL, 0) == 0)
+			inject(h, &h->frames);
+		s->cut_fin = true;
+	}
+}
+
+/* The server will send nothing more on a cut stream: its call ends; the
+ * app's stream ends with our END_STREAM unless app_ended (it got the
+ * server's own, or reset the stream itself). */
+static void cut_done(tf_h2 *h, struct stream *s, bool complete, bool app_ended)
+{
+	if (app_ended) {
+		s->cut_fin = true;
+		s->syn_off = s->syn.len;
+	}
+	if (s->cut_srv_done)
+		return;
+	s->cut_srv_done = true;
+	end_tracked(h, s, complete);
+	send_cut_event(h, s);
+}
+
+/*
+ * Ends a stream the app has `have` octets of: the first k octets of the
+ * held frame's content reach it as a DATA frame of ours, then h->event
+ * (see "Cut" in h2.h). srv_ended: the held frame carried END_STREAM.
+ */
+static void start_cut(tf_h2 *h, struct stream *s, const uint8_t *content, size_t k, uint32_t frame_len,
+		      bool srv_ended)
+{
+	s->cut = true;
+	h->st.cut++;
+	if (k) {
+		tf_buf_reset(&h->frames);
+		if (tf_h2f_put(&h->frames, TF_H2F_DATA, 0, s->id, content, k) == 0)
+			emit_app(h, h->frames.data, h->frames.len);
+		h->app_recv -= (int64_t)k;
+		s->app_recv -= (int64_t)k;
+		s->resp_have += k;
+	}
+	credit_server(h, frame_len - (uint32_t)k);
+	tf_buf_reset(&s->syn);
+	if (tf_buf_append(&s->syn, h->event.data, h->event.len) != 0)
+		tf_buf_reset(&s->syn); /* past 1 MiB: the stream just ends */
+	s->syn_off = 0;
+	/* Nothing more of the request goes to the server. */
+	adjust(h, -(int64_t)(s->body.len - s->sent));
+	s->sent = s->body.len;
+	if (!srv_ended || s->need_end) {
+		tf_buf_reset(&h->frames);
+		if (tf_h2f_put_rst_stream(&h->frames, s->id, TF_H2F_CANCEL) == 0)
+			emit_srv(h, h->frames.data, h->frames.len);
+	}
+	s->need_end = false;
+	s->reset = true;
+	if (srv_ended)
+		cut_done(h, s, true, false);
+	else
+		s->cut_ping = send_ping(h);
+	send_cut_event(h, s);
+}
+
+/* The ACK of PING number ctr: the server has read our RST_STREAM of every
+ * stream cut before it, so it will send nothing more on them. */
+static void cut_pings_acked(tf_h2 *h, uint32_t ctr)
+{
+	for (struct stream *s = h->streams; s; s = s->next)
+		if (s->cut && s->cut_ping && !s->cut_srv_done && (int32_t)(ctr - s->cut_ping) >= 0)
+			cut_done(h, s, false, false);
+}
+
 static void decide(tf_h2 *h, struct stream *s)
 {
 	tf_h2_decision d = { TF_H2V_FORWARD, NULL, &h->dfields, &h->dmsg, NULL, 0 };
@@ -637,6 +791,8 @@ static bool finished(const struct stream *s)
 		return false;
 	if (s->st == S_BLOCKED)
 		return s->syn_done;
+	if (s->cut)
+		return s->cut_srv_done && s->cut_fin;
 	if (s->st == S_FWD || s->st == S_PASS)
 		return (s->resp_end || s->reset) && (s->sent == s->body.len && !s->need_end);
 	return false;
@@ -696,7 +852,11 @@ static void pump(tf_h2 *h)
 			if (h->app_broken)
 				return;
 		}
-		if (s->st == S_FWD || s->st == S_PASS)
+		if (s->cut) {
+			if (!s->cut_ping && !s->cut_srv_done)
+				s->cut_ping = send_ping(h);
+			send_cut_event(h, s);
+		} else if (s->st == S_FWD || s->st == S_PASS)
 			send_data(h, s);
 		else if (s->st == S_BLOCKED)
 			send_answer(h, s);
@@ -985,6 +1145,14 @@ static void out_rst_end(tf_h2 *h)
 	}
 	s->app_end = true;
 	s->reset = true;
+	if (s->cut) {
+		/* The server already forgot it; what it still had in flight is
+		 * swallowed and counted until it is done. The app gets nothing
+		 * more on a stream it reset. */
+		s->cut_fin = true;
+		s->syn_off = s->syn.len;
+		return;
+	}
 	switch (s->st) {
 	case S_RECV:
 	case S_WHOLE:
@@ -1041,8 +1209,11 @@ static void out_window_update_end(tf_h2 *h)
 		return;
 	case S_FWD:
 	case S_PASS:
-		emit_header_to(h, true, f);
-		emit_srv(h, h->out.col, 4);
+		s->app_recv += inc;
+		if (!s->cut) {
+			emit_header_to(h, true, f);
+			emit_srv(h, h->out.col, 4);
+		}
 		return;
 	case S_BLOCKED:
 		s->app_recv += inc;
@@ -1096,8 +1267,7 @@ static void out_settings_end(tf_h2 *h)
 
 			h->app_initial = v;
 			for (struct stream *s = h->streams; s; s = s->next)
-				if (s->st == S_BLOCKED)
-					s->app_recv += delta;
+				s->app_recv += delta;
 		}
 	}
 	hts_push(h->app_hts, &h->napp_hts, hts);
@@ -1192,6 +1362,9 @@ static void out_piece(tf_h2 *h, const uint8_t *p, size_t n)
 		if (d->rd.fh.type == TF_H2F_DATA && !content_of(d, d->rd.off - (uint32_t)n, p, n, &cp, &cn))
 			app_fail(h, TF_H2F_PROTOCOL_ERROR, "DATA with bad padding");
 		return;
+	case M_INHOLD:
+	case M_SWALLOW:
+		return; /* inbound only */
 	}
 }
 
@@ -1276,6 +1449,13 @@ static void in_block_done(tf_h2 *h)
 	}
 	if (h->resp_broken || !s)
 		return;
+	if (s->cut) {
+		/* Trailers of a cut stream reach the app as they are (see "Cut" in
+		 * h2.h); with END_STREAM they end its stream too. */
+		if (d->blk_end_stream)
+			cut_done(h, s, true, true);
+		return;
+	}
 	if (d->blk_kind == B_RESP && s->tracked && !s->resp_started) {
 		if (tf_h2msg_response_view(&h->resp_list, &h->text, h->view) == 0) {
 			if (h->view->status >= 200 || h->view->status == 101) {
@@ -1366,6 +1546,11 @@ static void in_rst_end(tf_h2 *h)
 	const tf_h2f_header *f = &h->in.rd.fh;
 	struct stream *s = find_sent(h, f->sid);
 
+	if (s && s->cut) {
+		/* Not the app's business: its stream ends with our END_STREAM. */
+		cut_done(h, s, false, false);
+		return;
+	}
 	emit_header_to(h, false, f);
 	emit_app(h, h->in.col, 4);
 	if (!s || (s->st != S_FWD && s->st != S_PASS))
@@ -1389,6 +1574,10 @@ static void in_goaway_seen(tf_h2 *h)
 	for (struct stream *s = h->streams; s; s = s->next) {
 		if (s->id <= last || (s->st != S_FWD && s->st != S_PASS))
 			continue;
+		if (s->cut) {
+			cut_done(h, s, false, false);
+			continue;
+		}
 		resp_ended(h, s, false);
 		adjust(h, -(int64_t)(s->body.len - s->sent));
 		s->sent = s->body.len;
@@ -1418,6 +1607,17 @@ static void in_begin(tf_h2 *h)
 	switch (f->type) {
 	case TF_H2F_DATA:
 		setup_content(d, 0);
+		if (s && s->cut) {
+			d->mode = M_SWALLOW;
+			return;
+		}
+		if (s && s->tracked && s->resp_started && h->ops.response_cut && !h->resp_broken &&
+		    f->len <= HOLD_CAP) {
+			/* Held whole, so that a cut can end it at an event boundary. */
+			d->mode = M_INHOLD;
+			tf_buf_reset(&h->inframe);
+			return;
+		}
 		break;
 	case TF_H2F_HEADERS:
 		setup_content(d, (f->flags & TF_H2F_PRIORITY_FLAG) ? 5 : 0);
@@ -1477,7 +1677,15 @@ static void in_piece(tf_h2 *h, const uint8_t *p, size_t n)
 		collect(d, p, n);
 		return;
 	}
-	emit_app(h, p, n);
+	if (d->mode == M_INHOLD && tf_buf_append(&h->inframe, p, n) != 0) {
+		/* Out of memory: the frame passes as it comes after all. */
+		emit_header_to(h, false, f);
+		emit_app(h, h->inframe.data, h->inframe.len);
+		d->mode = M_PASS;
+		d->mid = true;
+	}
+	if (d->mode != M_INHOLD && d->mode != M_SWALLOW)
+		emit_app(h, p, n);
 	if (d->inspect)
 		collect(d, p, n);
 	if (f->type != TF_H2F_DATA && f->type != TF_H2F_HEADERS && f->type != TF_H2F_CONTINUATION &&
@@ -1500,6 +1708,43 @@ static void in_piece(tf_h2 *h, const uint8_t *p, size_t n)
 		resp_fail(h, "a response header block does not decode");
 }
 
+/* A server DATA frame is over: passed (already), held (now delivered whole
+ * or cut), or swallowed. */
+static void in_data_end(tf_h2 *h)
+{
+	struct dir *d = &h->in;
+	const tf_h2f_header *f = &d->rd.fh;
+	struct stream *s = find_sent(h, f->sid);
+	bool end = f->flags & TF_H2F_END_STREAM;
+	uint64_t keep = 0;
+
+	if (d->mode == M_SWALLOW) {
+		credit_server(h, f->len);
+		if (end && s)
+			cut_done(h, s, true, false);
+		return;
+	}
+	if (d->mode == M_INHOLD) {
+		tf_buf_reset(&h->event);
+		if (s && s->tracked && !h->resp_broken &&
+		    h->ops.response_cut(h->ops.ctx, s->user, s->resp_have, &keep, &h->event) &&
+		    keep >= s->resp_have && keep - s->resp_have <= d->content) {
+			start_cut(h, s, h->inframe.data + d->pre, (size_t)(keep - s->resp_have), f->len,
+				  end);
+			return;
+		}
+		emit_header_to(h, false, f);
+		emit_app(h, h->inframe.data, h->inframe.len);
+	}
+	h->app_recv -= f->len;
+	if (s) {
+		s->app_recv -= f->len;
+		s->resp_have += d->content;
+	}
+	if (end)
+		resp_ended(h, s, true);
+}
+
 static void in_end(tf_h2 *h)
 {
 	struct dir *d = &h->in;
@@ -1507,9 +1752,7 @@ static void in_end(tf_h2 *h)
 
 	switch (f->type) {
 	case TF_H2F_DATA:
-		h->app_recv -= f->len;
-		if (f->flags & TF_H2F_END_STREAM)
-			resp_ended(h, find_sent(h, f->sid), true);
+		in_data_end(h);
 		break;
 	case TF_H2F_HEADERS:
 	case TF_H2F_CONTINUATION:
@@ -1528,6 +1771,7 @@ static void in_end(tf_h2 *h)
 		break;
 	case TF_H2F_PING:
 		if (d->mode == M_COLLECT && ours(h, d->col)) {
+			cut_pings_acked(h, tf_h2f_u32(d->col + 4));
 			/* Our wake-up's answer: the app never asked for it (node
 			 * fails on an unsolicited PING ACK), but it must read
 			 * something (curl takes a readable socket that yields
@@ -1580,6 +1824,8 @@ tf_h2 *tf_h2_new(const tf_h2_ops *ops, const tf_h2_limits *limits)
 	tf_buf_init(&h->hblock, 1 << 20);
 	tf_buf_init(&h->frames, TF_H2F_MAX_LEN + TF_H2F_HEADER_LEN);
 	tf_buf_init(&h->pend_app, 4 << 20);
+	tf_buf_init(&h->inframe, HOLD_CAP);
+	tf_buf_init(&h->event, (size_t)1 << 20);
 	h->goaway_last = NO_GOAWAY;
 	h->app_win = h->srv_win = h->app_recv = TF_H2F_DEFAULT_WINDOW;
 	h->srv_initial = h->app_initial = TF_H2F_DEFAULT_WINDOW;
@@ -1604,28 +1850,18 @@ void tf_h2_free(tf_h2 *h)
 	tf_buf_free(&h->hblock);
 	tf_buf_free(&h->frames);
 	tf_buf_free(&h->pend_app);
+	tf_buf_free(&h->inframe);
+	tf_buf_free(&h->event);
 	free(h->view);
 	free(h);
 }
 
 static void wake(tf_h2 *h)
 {
-	uint8_t op[8] = { 't', 'f', 'h', '2' };
-
-	if (!h->queued_for_app || h->npings >= MAX_PINGS || !h->out.first_settings_done ||
-	    h->app_broken || h->srv_broken)
+	if (!h->queued_for_app || !h->out.first_settings_done || h->app_broken || h->srv_broken)
 		return;
-	h->ping_ctr++;
-	op[4] = (uint8_t)(h->ping_ctr >> 24);
-	op[5] = (uint8_t)(h->ping_ctr >> 16);
-	op[6] = (uint8_t)(h->ping_ctr >> 8);
-	op[7] = (uint8_t)h->ping_ctr;
-	tf_buf_reset(&h->frames);
-	if (tf_h2f_put_ping(&h->frames, false, op) != 0)
-		return;
-	emit_srv(h, h->frames.data, h->frames.len);
-	memcpy(h->pings[h->npings++], op, 8);
-	h->st.wake_pings++;
+	if (send_ping(h))
+		h->st.wake_pings++;
 }
 
 int tf_h2_from_app(tf_h2 *h, const uint8_t *p, size_t n, tf_buf *to_server, tf_buf *to_app)

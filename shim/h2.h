@@ -67,6 +67,30 @@
  *   9113 §5.5): node fails on an unsolicited PING ACK, and curl takes a
  *   readable connection that yields nothing for a dead one.
  *
+ * Cut (live enforcement, ops.response_cut). A stream that must end is ended
+ *   the way the provider ends a failed one, at an event boundary: the app
+ *   gets the content up to *keep (the held frame, shortened), then a DATA
+ *   frame with the provider's error event; the server gets RST_STREAM
+ *   (CANCEL) and a PING of ours. From then on the server's DATA for that
+ *   stream is swallowed: still shown to response_data (it was generated, so
+ *   it is billed), and its octets are credited back to the server at once
+ *   with a connection WINDOW_UPDATE, since the app never sees them to
+ *   acknowledge (the shortened frame's missing part likewise). The event's
+ *   octets use the app's receive windows and are owed, as for our answers.
+ *   END_STREAM is withheld from the app until the server can send nothing
+ *   more on the stream: its DATA or trailers with END_STREAM, its
+ *   RST_STREAM, or the ACK of our PING (sent after the RST_STREAM, so every
+ *   frame the server sent on the stream precedes it). Header blocks cannot
+ *   be swallowed: HPACK is stateful and the app's decoder mirrors the
+ *   server's encoder, so a dropped block that inserted into the dynamic
+ *   table would corrupt every later response; nor can a block be forwarded
+ *   on a stream the app saw end (a connection error, RFC 9113 §5.1). Keeping
+ *   the app's stream open until then lets trailers that were already in
+ *   flight reach the app as they are, on an open stream (they end it). The
+ *   call ends (response_end) when the server is done; the app's RST_STREAM
+ *   or WINDOW_UPDATE for a cut stream stays with us (the server already
+ *   forgot the stream).
+ *
  * Failure. Malformed app output after the preface (framing, a header block
  *   that does not decode) ends the connection as a server would: GOAWAY to
  *   both sides and nothing more forwarded (raw pass-through is impossible
@@ -140,6 +164,18 @@ typedef struct tf_h2_ops {
 	/* The stream is over; complete: the whole response was read. Called
 	 * exactly once per tracked stream; user is not used afterwards. */
 	void (*response_end)(void *ctx, void *user, bool complete);
+	/*
+	 * Live enforcement (optional: NULL, streams are never cut). Asked at the
+	 * end of each DATA frame of a tracked stream whose head was shown, after
+	 * the frame's content went to response_data and before the frame reaches
+	 * the app (such frames are held until whole). have: the content octets
+	 * the app already has. Returns true when the stream must end here: the
+	 * app is given the response's first *keep content octets in all
+	 * (have <= *keep <= have + this frame's content), then one DATA frame
+	 * with *event (scratch owned by the layer, empty on entry). See "Cut"
+	 * above for what follows.
+	 */
+	bool (*response_cut)(void *ctx, void *user, uint64_t have, uint64_t *keep, tf_buf *event);
 } tf_h2_ops;
 
 typedef struct tf_h2_limits {
@@ -178,6 +214,7 @@ void tf_h2_stop_policing(tf_h2 *h);
 typedef struct tf_h2_stats {
 	uint64_t requests, forwarded, rewritten, blocked, refused;
 	uint64_t grants, granted_octets, wake_pings;
+	uint64_t cut, swallowed_octets; /* streams cut; server DATA octets never shown */
 	int64_t debt, owed;
 	size_t live_streams, held_octets, waiting_octets;
 	bool app_broken, server_broken, passthrough, policing;

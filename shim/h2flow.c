@@ -184,6 +184,11 @@ static void on_response_end(void *ctx, void *user, bool complete)
 	tf_exchange_end_of(ctx, user, complete);
 }
 
+static bool on_response_cut(void *ctx, void *user, uint64_t have, uint64_t *keep, tf_buf *event)
+{
+	return tf_exchange_cut_of(ctx, user, have, keep, event);
+}
+
 /* ---- the byte paths ---- */
 
 /* No layer and fail_mode closed: the server hears a preface and a GOAWAY
@@ -212,7 +217,7 @@ static void caps(tf_conn *c)
 void tf_h2flow_detect(tf_conn *c, const uint8_t *p, size_t n)
 {
 	static const tf_h2_ops proto = { NULL, on_request, on_response_head, on_response_data,
-					 on_response_end };
+					 on_response_end, on_response_cut };
 	tf_h2_ops ops = proto;
 
 	if (c->proto_known)

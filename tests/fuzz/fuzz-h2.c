@@ -3,11 +3,14 @@
  * the input.
  * Byte 0: options (bit 0: policing off; bit 1: give the app the client
  * preface first; bit 2: give the server's side an empty SETTINGS first;
+ * bit 3: live enforcement cuts every watched stream as soon as it is asked;
  * bits 4-5: the first decision, then they rotate forward / block / rewrite /
- * drop). Byte 1: seed for how records are split. Then records:
+ * drop). Byte 1: seed for how records are split, and how much of the frame
+ * at hand a cut keeps. Then records:
  * [direction (bit 0: 0 app, 1 server)] [length] [bytes...].
  * Invariants: every tracked stream gets exactly one response_end, response
- * callbacks only for open streams, live streams and held octets within the
+ * callbacks only for open streams, a
+ * cut asked about at most once per stream and only within what was shown, live streams and held octets within the
  * layer's limits, debt and owed credit never negative; nothing leaks (ASan).
  */
 #include "fuzz.h"
@@ -22,7 +25,11 @@ typedef struct run {
 	int verdict;
 	int opened[MAX_USERS];
 	int ended[MAX_USERS];
+	uint64_t shown[MAX_USERS];
+	bool cut[MAX_USERS];
 	size_t nusers;
+	bool cutting;
+	uint8_t keep;
 } run;
 
 static void on_request(void *ctx, const tf_h2_req *rq, tf_h2_decision *d)
@@ -77,7 +84,23 @@ static void on_data(void *ctx, void *user, const uint8_t *p, size_t n)
 
 	FUZZ_CHECK(!r->ended[user_index(r, user)]);
 	FUZZ_CHECK(n > 0);
+	r->shown[user_index(r, user)] += n;
 	(void)p;
+}
+
+static bool on_cut(void *ctx, void *user, uint64_t have, uint64_t *keep, tf_buf *event)
+{
+	run *r = ctx;
+	size_t i = user_index(r, user);
+
+	FUZZ_CHECK(!r->ended[i] && !r->cut[i]);
+	FUZZ_CHECK(have <= r->shown[i]);
+	FUZZ_CHECK(event->len == 0);
+	if (!r->cutting)
+		return false;
+	*keep = have + r->keep < r->shown[i] ? have + r->keep : r->shown[i];
+	r->cut[i] = true;
+	return tf_buf_append_str(event, "{\"message\":\"TokenFence: budget exceeded: fuzz\"}") == 0;
 }
 
 static void on_end(void *ctx, void *user, bool complete)
@@ -94,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t settings[TF_H2F_HEADER_LEN] = { 0, 0, 0, TF_H2F_SETTINGS, 0, 0, 0, 0, 0 };
 	run r = { 0 };
-	tf_h2_ops ops = { &r, on_request, on_head, on_data, on_end };
+	tf_h2_ops ops = { &r, on_request, on_head, on_data, on_end, on_cut };
 	tf_h2_limits lim = { 8, 1 << 16, 1 << 17, 4096, 32, 1 << 18 };
 	tf_buf to_server, to_app;
 	tf_h2_stats st;
@@ -106,6 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	tf_log_setup("off", 0);
 	r.verdict = (data[0] >> 4) & 3;
+	r.cutting = data[0] & 8;
+	r.keep = data[1];
 	h = tf_h2_new(&ops, &lim);
 	FUZZ_CHECK(h != NULL);
 	tf_buf_init(&to_server, 0);

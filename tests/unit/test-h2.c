@@ -53,6 +53,8 @@ typedef struct track {
 	int heads, ends, complete, status;
 	size_t bytes;
 	bool ended;
+	bool cut;     /* the cut callback said so */
+	uint64_t keep; /* ...keeping this many octets for the app */
 } track;
 
 typedef struct harness {
@@ -68,6 +70,12 @@ typedef struct harness {
 	size_t split;
 	int cli_goaway, srv_goaway, cli_ping_acks, cli_rst;
 	bool srv_no_consume;
+	/* live enforcement: cut a stream once it showed cut_after octets,
+	 * keeping cut_keep octets of the frame at hand (0: never cut) */
+	size_t cut_after, cut_keep;
+	bool srv_trailers; /* the server ends responses with (indexed) trailers */
+	int srv_rst;
+	uint32_t srv_rst_code;
 	/* what the decision saw */
 	int decisions, oversize_seen;
 	char last_target[256];
@@ -154,6 +162,24 @@ static void on_resp_head(void *ctx, void *user, const tf_h1_head *h)
 static void on_resp_data(void *ctx, void *user, const uint8_t *p, size_t n)
 {
 	((track *)user)->bytes += n;
+}
+
+#define CUT_EVENT "{\"error\":\"TokenFence: budget exceeded: test\"}"
+
+static bool on_resp_cut(void *ctx, void *user, uint64_t have, uint64_t *keep, tf_buf *event)
+{
+	track *t = user;
+
+	cr_assert(!t->ended, "asked about a stream whose call ended");
+	cr_assert(!t->cut, "asked again after a cut");
+	cr_assert_geq(t->bytes, have);
+	if (!H.cut_after || t->bytes < H.cut_after)
+		return false;
+	*keep = have + H.cut_keep < t->bytes ? have + H.cut_keep : t->bytes;
+	t->cut = true;
+	t->keep = *keep;
+	cr_assert_eq(tf_buf_append_str(event, CUT_EVENT), 0);
+	return true;
 }
 
 static void on_resp_end(void *ctx, void *user, bool complete)
@@ -303,8 +329,19 @@ static ssize_t srv_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t le
 		n = len;
 	memcpy(buf, r->resp.data + r->resp_off, n);
 	r->resp_off += n;
-	if (r->resp_off == r->resp.len)
+	if (r->resp_off == r->resp.len) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (H.srv_trailers) {
+			/* Indexed by nghttp2's encoder: a later block refers to it, so
+			 * the app's decoder must have seen this one. */
+			nghttp2_nv t[] = {
+				{ (uint8_t *)"x-amzn-bedrock-output-token-count", (uint8_t *)"42", 33, 2, 0 },
+			};
+
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			cr_assert_eq(nghttp2_submit_trailer(s, sid, t, 1), 0);
+		}
+	}
 	return (ssize_t)n;
 }
 
@@ -329,9 +366,16 @@ static void respond(nghttp2_session *s, sreq *r)
 			{ (uint8_t *)"x-amzn-bedrock-input-token-count", (uint8_t *)n, 32, strlen(n), 0 },
 			{ (uint8_t *)"x-echo-path", (uint8_t *)r->path, 11, strlen(r->path), 0 },
 		};
+		size_t nn = sizeof(nva) / sizeof(nva[0]);
+
+		if (strstr(r->path, "stream")) {
+			/* A stream has no length (and the app would check it). */
+			memmove(&nva[2], &nva[3], (nn - 3) * sizeof(nva[0]));
+			nn--;
+		}
 		prd.source.ptr = r;
 		prd.read_callback = srv_read;
-		cr_assert_eq(nghttp2_submit_response(s, r->sid, nva, sizeof(nva) / sizeof(nva[0]), &prd), 0);
+		cr_assert_eq(nghttp2_submit_response(s, r->sid, nva, nn, &prd), 0);
 	}
 }
 
@@ -341,6 +385,10 @@ static int srv_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 
 	if (f->hd.type == NGHTTP2_GOAWAY)
 		H.srv_goaway++;
+	if (f->hd.type == NGHTTP2_RST_STREAM) {
+		H.srv_rst++;
+		H.srv_rst_code = f->rst_stream.error_code;
+	}
 	if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
 	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (r = sreq_of(f->hd.stream_id)) != NULL) {
 		r->done = true;
@@ -354,7 +402,8 @@ static int srv_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 static void setup_sessions(const nghttp2_settings_entry *cli_set, size_t ncli,
 			   const nghttp2_settings_entry *srv_set, size_t nsrv)
 {
-	static const tf_h2_ops ops = { &H, on_request, on_resp_head, on_resp_data, on_resp_end };
+	static const tf_h2_ops ops = { &H, on_request, on_resp_head, on_resp_data, on_resp_end,
+				       on_resp_cut };
 	nghttp2_session_callbacks *cb;
 	nghttp2_option *opt;
 	size_t split = H.split;
@@ -566,6 +615,8 @@ SPLITS(mixed_requests_keep_hpack_in_step)
 SPLITS(large_bodies_forwarded_and_blocked)
 SPLITS(concurrent_streams_in_order)
 SPLITS(header_table_sizes)
+SPLITS(cut_mid_stream)
+SPLITS(cut_with_trailers_in_flight)
 
 TestSuite(h2, .fini = teardown);
 
@@ -774,6 +825,93 @@ Test(h2, app_resets)
 	cr_assert_eq(H.creqs[1].status, 200);
 }
 
+/* The response the server sent for r, as the app must see it when cut. */
+static void check_cut_stream(const creq *c, const sreq *r, const track *t)
+{
+	tf_h2_stats st;
+
+	cr_assert(t->cut, "the stream was not cut");
+	cr_assert_eq(t->ends, 1);
+	cr_assert(c->closed, "the app's stream did not end");
+	cr_assert_eq(c->error_code, NGHTTP2_NO_ERROR, "the app's stream ended with %u", c->error_code);
+	cr_assert_eq(c->status, 200);
+	/* What it has: the content up to the cut, then our event, nothing after. */
+	cr_assert_eq(c->resp.len, t->keep + strlen(CUT_EVENT), "app got %zu, kept %llu", c->resp.len,
+		     (unsigned long long)t->keep);
+	cr_assert(memcmp(c->resp.data, r->resp.data, t->keep) == 0);
+	cr_assert(memcmp(c->resp.data + t->keep, CUT_EVENT, strlen(CUT_EVENT)) == 0);
+	/* The server's DATA after the cut was still counted, never delivered. */
+	cr_assert_gt(t->bytes, t->keep);
+	tf_h2_get_stats(H.h, &st);
+	cr_assert_eq(st.cut, 1);
+	cr_assert_geq(st.swallowed_octets, t->bytes - t->keep);
+}
+
+/* Live enforcement: a stream cut mid-way ends, for the app, with our event
+ * and END_STREAM; the server gets RST_STREAM(CANCEL); what it had in
+ * flight is swallowed and credited; the next stream is untouched. */
+ParameterizedTest(size_t *split, h2, cut_mid_stream)
+{
+	creq *c, *c2;
+	tf_h2_stats st;
+
+	H.split = *split;
+	setup_sessions(NULL, 0, NULL, 0);
+	H.cut_after = 20000; /* past the first 16 KiB frame */
+	H.cut_keep = 1000;
+	c = submit("POST", "/model/cut/invoke-with-response-stream", "{}", 2, 200000, 0);
+	run();
+	cr_assert_eq(H.srv_rst, 1, "the server got no RST_STREAM");
+	cr_assert_eq(H.srv_rst_code, NGHTTP2_CANCEL);
+	cr_assert_eq(H.tracks[0].complete, 0);
+	check_cut_stream(c, server_saw("/model/cut/invoke-with-response-stream"), &H.tracks[0]);
+	/* The server stopped within its first window. */
+	cr_assert_lt(H.tracks[0].bytes, (size_t)65536 + 16384);
+	check_clean();
+	tf_h2_get_stats(H.h, &st);
+	cr_assert_eq(st.live_streams, 0);
+
+	H.cut_after = 0;
+	c2 = submit("POST", "/model/next/invoke", "{}", 2, 150000, 0);
+	run();
+	cr_assert(c2->closed && c2->error_code == NGHTTP2_NO_ERROR);
+	cr_assert_eq(c2->status, 200);
+	cr_assert_eq(c2->resp.len, server_saw("/model/next/invoke")->resp.len);
+	cr_assert_eq(H.tracks[1].complete, 1);
+	cr_assert(!H.tracks[1].cut);
+	check_clean();
+}
+
+/* The server had sent all of it, trailers included, before our RST_STREAM
+ * arrived: the trailers still reach the app (its HPACK decoder must see the
+ * block: the next response's trailers refer to what this one indexed) and
+ * end the stream after our event. */
+ParameterizedTest(size_t *split, h2, cut_with_trailers_in_flight)
+{
+	creq *c, *c2;
+
+	H.split = *split;
+	setup_sessions(NULL, 0, NULL, 0);
+	H.srv_trailers = true;
+	H.cut_after = 1;
+	H.cut_keep = 100;
+	c = submit("POST", "/model/cut/converse-stream", "{}", 2, 40000, 0);
+	run();
+	check_cut_stream(c, server_saw("/model/cut/converse-stream"), &H.tracks[0]);
+	cr_assert(strstr(c->hdrs, "x-amzn-bedrock-output-token-count: 42"), "%s", c->hdrs);
+	cr_assert_eq(H.tracks[0].complete, 1);
+	cr_assert_eq(H.tracks[0].bytes, server_saw("/model/cut/converse-stream")->resp.len);
+	check_clean();
+
+	H.cut_after = 0;
+	c2 = submit("POST", "/model/next/converse", "{}", 2, 30000, 0);
+	run();
+	cr_assert(c2->closed && c2->error_code == NGHTTP2_NO_ERROR);
+	cr_assert_eq(c2->resp.len, server_saw("/model/next/converse")->resp.len);
+	cr_assert(strstr(c2->hdrs, "x-amzn-bedrock-output-token-count: 42"), "%s", c2->hdrs);
+	check_clean();
+}
+
 /* Our answers reach the app only after the server's SETTINGS (its preface). */
 Test(h2, answer_waits_for_server_preface)
 {
@@ -828,7 +966,8 @@ Test(h2, server_garbage_passes_through)
 /* Not HTTP/2 at all (wrong preface): everything passes through untouched. */
 Test(h2, wrong_preface_passes_through)
 {
-	static const tf_h2_ops ops = { &H, on_request, on_resp_head, on_resp_data, on_resp_end };
+	static const tf_h2_ops ops = { &H, on_request, on_resp_head, on_resp_data, on_resp_end,
+				       NULL };
 	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	tf_buf a, b;
 	tf_h2 *h = tf_h2_new(&ops, NULL);
