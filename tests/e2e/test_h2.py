@@ -33,6 +33,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -141,6 +142,69 @@ def t_sdk_stream(tap):
         tap.eq([e.get("tokenfence.stream") for e in g.calls()], [True, True, False],
                "stream: the calls are seen as streams")
         tap.eq(g.notes("warning"), [], "stream: no call charged at its worst case")
+
+
+def t_sdk_stream_cut(tap):
+    """`tokenfence kill` while a ConverseStream runs over HTTP/2: the layer
+    cuts the stream (h2.h "Cut"); the SDK raises the provider's stream
+    error naming TokenFence; the call is charged at least the bill; after
+    `tokenfence resume` the next request goes on the same session."""
+    node_ready(tap)
+    for shared in (True, False):
+        label = "cut shared session" if shared else "cut default handler"
+        with Guard("--http2", "--pace-ms", "10", "--reply-tokens", "400") as g:
+            go = os.path.join(g.dir, "resumed")
+            steps = [{"op": "converse_stream", "model": HAIKU, "max_tokens": 400,
+                      "text": "a long story please"},
+                     {"op": "converse", "model": HAIKU, "max_tokens": 5, "wait_for": go}]
+
+            def cut_then_resume():
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and '"pid"' not in g.cli(["status", "--json"]).stdout:
+                    time.sleep(0.1)
+                time.sleep(1.0)
+                tap.eq(g.cli(["kill"]).returncode, 0, "%s: tokenfence kill" % label)
+                while time.monotonic() < deadline and not any(
+                        "stream cut" in json.dumps(n, default=str) for n in g.notes("block")):
+                    time.sleep(0.1)
+                tap.eq(g.cli(["resume"]).returncode, 0, "%s: tokenfence resume" % label)
+                open(go, "w").close()
+
+            t = threading.Thread(target=cut_then_resume, daemon=True)
+            t.start()
+            out = sdk(tap, g, g.preload_env(), steps, shared=shared, label=label)
+            t.join(timeout=150)
+            tap.eq(len(out), 2, "%s: two results" % label)
+            if len(out) != 2:
+                continue
+            cut, nxt = out
+            tap.check(not cut.get("ok") and "TokenFence" in (cut.get("message") or "")
+                      and "budget exceeded" in (cut.get("message") or ""),
+                      "%s: the SDK raised the stream's error, naming TokenFence" % label, cut)
+            tap.check(nxt.get("ok") and nxt.get("http") == 200,
+                      "%s: the next request succeeded" % label, nxt)
+            # Over separate sessions the short call may well end first.
+            bill = sorted(g.bill(2), key=lambda l: l["path"].endswith("/converse"))
+            tap.eq([l["path"].split("/")[-1] for l in bill], ["converse-stream", "converse"],
+                   "%s: both calls reached the emulator" % label)
+            if shared:
+                tap.eq(len({l["conn"] for l in bill}), 1,
+                       "%s: the next request went on the same HTTP/2 connection" % label)
+            guard.wait_until(lambda: len(g.calls()) >= 2, timeout=10)
+            calls = sorted(g.calls(), key=lambda e: not e.get("tokenfence.stream"))
+            tap.eq(len(calls), 2, "%s: two calls booked" % label)
+            if len(calls) != 2 or len(bill) != 2:
+                continue
+            c, b = calls[0], bill[0]
+            tap.check(int(c["tokenfence.cost_pico"]) > 0 and
+                      int(c["tokenfence.cost_pico"]) >= int(b["cost_pico_usd"]),
+                      "%s: the cut call is charged > 0 and >= the bill (%s >= %s)"
+                      % (label, c["tokenfence.cost_pico"], b["cost_pico_usd"]), (c, b))
+            tap.check("stream cut by TokenFence" in c.get("message", ""),
+                      "%s: the call is booked as cut" % label, c)
+            tap.eq(int(calls[1]["tokenfence.cost_pico"]), int(bill[1]["cost_pico_usd"]),
+                   "%s: the next call is booked exactly" % label)
+            tap.check(b["output_tokens"] > 0, "%s: the cut stream had output" % label, b)
 
 
 def block_steps():
@@ -477,6 +541,7 @@ CASES = {
     "sdk-accounting": t_sdk_accounting,
     "sdk-stream": t_sdk_stream,
     "sdk-block-deny": t_sdk_block_deny,
+    "sdk-stream-cut": t_sdk_stream_cut,
     "sdk-downgrade": t_sdk_downgrade,
     "downgrade-alpn": t_downgrade_alpn,
     "curl": t_curl,

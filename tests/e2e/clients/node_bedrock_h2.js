@@ -5,6 +5,8 @@
 //   {op, ok, name, message, attempts, http, usage, text}
 // Steps: [{"op": "invoke"|"converse"|"converse_stream", "model": ID,
 //          "max_tokens": N, "text": "..."}]
+// A step with "wait_for": PATH starts only once that file exists (the test
+// changes TokenFence's state in between; up to 120 s).
 // With a third argument "shared", the handler is the SDK's own
 // NodeHttp2Handler with disableConcurrentStreams: false, so that the steps
 // share one HTTP/2 session (the default opens a session per request).
@@ -62,8 +64,17 @@ async function run(step) {
   throw new Error('unknown op ' + step.op);
 }
 
+async function waitFor(file) {
+  const fs = require('fs');
+  const deadline = Date.now() + 120000;
+  while (!fs.existsSync(file) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 (async () => {
   for (const step of steps) {
+    if (step.wait_for) await waitFor(step.wait_for);
     try {
       const r = await run(step);
       console.log(JSON.stringify({ op: step.op, ok: true, ...r }));
