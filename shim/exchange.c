@@ -374,14 +374,17 @@ void tf_exchange_body_of(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n
 static void settle_stream(tf_exchange *ex, bool complete)
 {
 	tf_call *call = &ex->call;
+	/* The server was stopped mid-way (connection shut, or RST_STREAM over
+	 * HTTP/2): its last event may well be unfinished; that is not damage. */
+	bool stopped = ex->cut_closed || ex->cut_reset;
 	tf_usage u;
 
-	if (!ex->cut_closed)
+	if (!stopped)
 		tf_streamuse_finish(&ex->su);
 	if (tf_streamuse_model(&ex->su)[0])
 		snprintf(call->response_model, sizeof(call->response_model), "%s",
 			 tf_streamuse_model(&ex->su));
-	if (!ex->cut_closed && tf_streamuse_unreadable(&ex->su)) {
+	if (!stopped && tf_streamuse_unreadable(&ex->su)) {
 		tf_call_settle(call, TF_USAGE_RESERVED, tf_streamuse_unreadable(&ex->su));
 		return;
 	}
@@ -493,6 +496,7 @@ bool tf_exchange_cut_of(tf_conn *c, tf_exchange *ex, uint64_t have, uint64_t *ke
 	}
 	*keep = tf_streamuse_boundary(&ex->su);
 	ex->cut = true;
+	ex->cut_reset = true;
 	note_cut(ex, ex->cut_why, "");
 	return true;
 }

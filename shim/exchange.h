@@ -65,6 +65,8 @@ typedef struct tf_exchange {
 	bool cut;           /* ended by enforcement: the server's rest is discarded */
 	bool h2_cuttable;   /* an HTTP/2 stream the layer may cut (tf_exchange_cut_of) */
 	bool cut_due;       /* HTTP/2: a cut was decided, waiting for an event boundary */
+	bool cut_reset;     /* HTTP/2: cut, and the server told to stop (RST_STREAM); what
+			     * it still had in flight is read (not delivered) and booked */
 	char cut_why[256];
 	bool cut_closed;    /* ...and the connection shut, so the server stopped */
 	uint64_t next_check; /* stream offset at which to look at the budget again */

@@ -152,9 +152,9 @@ def t_sdk_stream_cut(tap):
     node_ready(tap)
     for shared in (True, False):
         label = "cut shared session" if shared else "cut default handler"
-        with Guard("--http2", "--pace-ms", "10", "--reply-tokens", "400") as g:
+        with Guard("--http2", "--pace-ms", "30", "--reply-tokens", "2000") as g:
             go = os.path.join(g.dir, "resumed")
-            steps = [{"op": "converse_stream", "model": HAIKU, "max_tokens": 400,
+            steps = [{"op": "converse_stream", "model": HAIKU, "max_tokens": 2000,
                       "text": "a long story please"},
                      {"op": "converse", "model": HAIKU, "max_tokens": 5, "wait_for": go}]
 
