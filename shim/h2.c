@@ -98,7 +98,9 @@ struct dir {
 	enum block_kind blk_kind;
 	bool blk_refused;
 	bool first_settings_done;
-	bool mid; /* inbound: a frame's header went to the app, its payload is under way */
+	/* inbound: a frame's header went to the app, its payload is under way;
+	 * outbound: a frame from the app is under way */
+	bool mid;
 };
 
 struct tf_h2 {
@@ -816,7 +818,11 @@ static void pump(tf_h2 *h)
 	}
 	for (struct stream *s = h->streams, *n; s && !h->app_broken; s = n) {
 		n = s->next;
-		if (s->st == S_RECV && !blocked_order) {
+		if (s->st == S_RECV && h->out.mid && h->out.rd.fh.sid == s->id) {
+			/* Its DATA frame is half read (a server frame ended in
+			 * between): it is decided once the frame is whole. */
+			blocked_order = true;
+		} else if (s->st == S_RECV && !blocked_order) {
 			if (!s->hdrs_done)
 				blocked_order = true;
 			else if (!h->policing || s->oversize)
@@ -1282,6 +1288,7 @@ static void out_begin(tf_h2 *h)
 	d->mode = M_DROP;
 	d->inspect = false;
 	d->col_len = 0;
+	d->mid = true;
 	if (d->blk && f->type != TF_H2F_CONTINUATION) {
 		app_fail(h, TF_H2F_PROTOCOL_ERROR, "a frame inside a header block");
 		return;
@@ -1373,6 +1380,7 @@ static void out_end(tf_h2 *h)
 	struct dir *d = &h->out;
 	const tf_h2f_header *f = &d->rd.fh;
 
+	d->mid = false;
 	if (h->app_broken)
 		return;
 	switch (f->type) {
@@ -1729,8 +1737,9 @@ static void in_data_end(tf_h2 *h)
 		if (s && s->tracked && !h->resp_broken &&
 		    h->ops.response_cut(h->ops.ctx, s->user, s->resp_have, &keep, &h->event) &&
 		    keep >= s->resp_have && keep - s->resp_have <= d->content) {
-			start_cut(h, s, h->inframe.data + d->pre, (size_t)(keep - s->resp_have), f->len,
-				  end);
+			/* An empty frame holds nothing (and no buffer). */
+			start_cut(h, s, h->inframe.data ? h->inframe.data + d->pre : NULL,
+				  (size_t)(keep - s->resp_have), f->len, end);
 			return;
 		}
 		emit_header_to(h, false, f);
