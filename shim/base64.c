@@ -61,26 +61,45 @@ int tf_base64_encode_buf(tf_buf *b, const void *in, size_t n)
 	return 0;
 }
 
-/* Sextet of each byte, -1 for bytes outside the alphabet. */
-static const signed char sextets[256] = {
-	['A'] = 0,  ['B'] = 1,  ['C'] = 2,  ['D'] = 3,  ['E'] = 4,  ['F'] = 5,  ['G'] = 6,
-	['H'] = 7,  ['I'] = 8,  ['J'] = 9,  ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13,
-	['O'] = 14, ['P'] = 15, ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20,
-	['V'] = 21, ['W'] = 22, ['X'] = 23, ['Y'] = 24, ['Z'] = 25, ['a'] = 26, ['b'] = 27,
-	['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31, ['g'] = 32, ['h'] = 33, ['i'] = 34,
-	['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39, ['o'] = 40, ['p'] = 41,
-	['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46, ['v'] = 47, ['w'] = 48,
-	['x'] = 49, ['y'] = 50, ['z'] = 51, ['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55,
-	['4'] = 56, ['5'] = 57, ['6'] = 58, ['7'] = 59, ['8'] = 60, ['9'] = 61, ['+'] = 62,
-	['/'] = 63,
-};
+/*
+ * The sextet of every byte, X for bytes outside the alphabet, as a list for
+ * the tables below: each holds a sextet already shifted to its place in a
+ * 4-character group, and BAD for X, so a group decodes with four loads and
+ * three ORs, and one test of the result finds any invalid character.
+ */
+#define SEXTETS(F) \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(62), F(X), F(X), F(X), F(63), \
+	F(52), F(53), F(54), F(55), F(56), F(57), F(58), F(59), F(60), F(61), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), \
+	F(15), F(16), F(17), F(18), F(19), F(20), F(21), F(22), F(23), F(24), F(25), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(26), F(27), F(28), F(29), F(30), F(31), F(32), F(33), F(34), F(35), F(36), F(37), F(38), F(39), F(40), \
+	F(41), F(42), F(43), F(44), F(45), F(46), F(47), F(48), F(49), F(50), F(51), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), \
+	F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X), F(X)
+
+#define X 64
+#define BAD UINT32_C(0x80000000)
+#define AT(v, shift) ((v) == X ? BAD : (uint32_t)(v) << (shift))
+#define AT18(v) AT(v, 18)
+#define AT12(v) AT(v, 12)
+#define AT6(v) AT(v, 6)
+#define AT0(v) AT(v, 0)
+static const uint32_t at18[256] = { SEXTETS(AT18) };
+static const uint32_t at12[256] = { SEXTETS(AT12) };
+static const uint32_t at6[256] = { SEXTETS(AT6) };
+static const uint32_t at0[256] = { SEXTETS(AT0) };
 
 static int sextet(unsigned char c)
 {
-	/* The table's zeros are 'A' or an invalid byte: only 'A' is 0. */
-	int s = sextets[c];
-
-	return s || c == 'A' ? s : -1;
+	return at0[c] == BAD ? -1 : (int)at0[c];
 }
 
 ptrdiff_t tf_base64_decode(const char *in, size_t n, uint8_t *out, size_t out_cap)
@@ -95,17 +114,15 @@ ptrdiff_t tf_base64_decode(const char *in, size_t n, uint8_t *out, size_t out_ca
 	if (total > out_cap)
 		return -ENOBUFS;
 	/* Whole groups first, without the padding logic. */
-	for (i = 0; n >= 4 && i < n - 4; i += 4) {
-		int a = sextet((unsigned char)in[i]), b = sextet((unsigned char)in[i + 1]);
-		int c = sextet((unsigned char)in[i + 2]), d = sextet((unsigned char)in[i + 3]);
-		uint32_t v;
+	for (i = 0; n >= 4 && i < n - 4; i += 4, o += 3) {
+		const unsigned char *g = (const unsigned char *)in + i;
+		uint32_t v = at18[g[0]] | at12[g[1]] | at6[g[2]] | at0[g[3]];
 
-		if ((a | b | c | d) < 0)
+		if (v & BAD)
 			return -EINVAL;
-		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
-		out[o++] = (uint8_t)(v >> 16);
-		out[o++] = (uint8_t)(v >> 8);
-		out[o++] = (uint8_t)v;
+		out[o] = (uint8_t)(v >> 16);
+		out[o + 1] = (uint8_t)(v >> 8);
+		out[o + 2] = (uint8_t)v;
 	}
 	for (; i < n; i += 4) {
 		bool last = i + 4 == n;

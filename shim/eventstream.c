@@ -154,48 +154,49 @@ static int cmp_names(const void *a, const void *b)
 	return (x->n > y->n) - (x->n < y->n);
 }
 
-/* Duplicate names are an error, as in botocore. */
+/* Duplicate names are an error, as in botocore: past ES_PAIRWISE_MAX
+ * headers, found by sorting. */
 static int check_duplicates(const uint8_t *sec, size_t len, size_t count)
 {
-	name_ref small[ES_PAIRWISE_MAX], *refs = small;
+	name_ref *refs = malloc(count * sizeof(*refs));
 	tf_es_header h;
-	size_t pos = 0, i = 0, j;
+	size_t pos = 0, i = 0;
 	int r = 0;
 
-	if (count > ES_PAIRWISE_MAX) {
-		refs = malloc(count * sizeof(*refs));
-		if (!refs)
-			return -ENOMEM;
-	}
+	if (!refs)
+		return -ENOMEM;
 	while (read_header(sec, len, &pos, &h) == 1 && i < count)
 		refs[i++] = (name_ref){ h.name, h.name_len };
-	if (count > ES_PAIRWISE_MAX) {
-		qsort(refs, i, sizeof(*refs), cmp_names);
-		for (j = 1; j < i && r == 0; j++)
-			if (cmp_names(&refs[j - 1], &refs[j]) == 0)
-				r = TF_ES_EMALFORMED;
-		free(refs);
-		return r;
-	}
-	for (j = 0; j < i && r == 0; j++)
-		for (size_t k = j + 1; k < i; k++)
-			if (cmp_names(&refs[j], &refs[k]) == 0)
-				r = TF_ES_EMALFORMED;
+	qsort(refs, i, sizeof(*refs), cmp_names);
+	for (size_t j = 1; j < i && r == 0; j++)
+		if (cmp_names(&refs[j - 1], &refs[j]) == 0)
+			r = TF_ES_EMALFORMED;
+	free(refs);
 	return r;
 }
 
+/* Every header well encoded and no name twice; *count of them. The few
+ * headers of a real message are compared pairwise as they are read. */
 static int validate_headers(const uint8_t *sec, size_t len, size_t *count)
 {
+	name_ref seen[ES_PAIRWISE_MAX];
 	tf_es_header h;
 	size_t pos = 0, n = 0;
 	int r;
 
-	while ((r = read_header(sec, len, &pos, &h)) == 1)
+	while ((r = read_header(sec, len, &pos, &h)) == 1) {
+		if (n < ES_PAIRWISE_MAX) {
+			for (size_t j = 0; j < n; j++)
+				if (seen[j].n == h.name_len && memcmp(seen[j].p, h.name, h.name_len) == 0)
+					return TF_ES_EMALFORMED;
+			seen[n] = (name_ref){ h.name, h.name_len };
+		}
 		n++;
+	}
 	if (r < 0)
 		return r;
 	*count = n;
-	return check_duplicates(sec, len, n);
+	return n > ES_PAIRWISE_MAX ? check_duplicates(sec, len, n) : 0;
 }
 
 /* Checks a 12-byte prelude; fills the total and headers lengths. */
@@ -216,6 +217,27 @@ static int check_prelude(const uint8_t *p, size_t max_message, uint32_t *total, 
 	return 0;
 }
 
+/*
+ * The rest of tf_es_parse() once the prelude at p is checked: its CRC (at
+ * p + 8) is the CRC-32 of the first 8 bytes, so the message CRC goes on
+ * from it rather than reading them again.
+ */
+static int parse_checked(const uint8_t *p, size_t n, uint32_t total, uint32_t hlen,
+			 tf_es_message *m)
+{
+	if (total != n)
+		return TF_ES_EMALFORMED;
+	if ((uint32_t)crc32(get_u32(p + 8), p + 8, (uInt)(n - 12)) != get_u32(p + n - 4))
+		return TF_ES_ECRC;
+	m->raw = p;
+	m->raw_len = n;
+	m->headers = p + TF_ES_PRELUDE_LEN;
+	m->headers_len = hlen;
+	m->payload = m->headers + hlen;
+	m->payload_len = n - TF_ES_MIN_MESSAGE - hlen;
+	return validate_headers(m->headers, hlen, &m->num_headers);
+}
+
 int tf_es_parse(const uint8_t *p, size_t n, size_t max_message, tf_es_message *m)
 {
 	uint32_t total, hlen;
@@ -228,17 +250,7 @@ int tf_es_parse(const uint8_t *p, size_t n, size_t max_message, tf_es_message *m
 	r = check_prelude(p, max_message, &total, &hlen);
 	if (r < 0)
 		return r;
-	if (total != n)
-		return TF_ES_EMALFORMED;
-	if (crc(p, n - 4) != get_u32(p + n - 4))
-		return TF_ES_ECRC;
-	m->raw = p;
-	m->raw_len = n;
-	m->headers = p + TF_ES_PRELUDE_LEN;
-	m->headers_len = hlen;
-	m->payload = m->headers + hlen;
-	m->payload_len = n - TF_ES_MIN_MESSAGE - hlen;
-	return validate_headers(m->headers, hlen, &m->num_headers);
+	return parse_checked(p, n, total, hlen, m);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -274,10 +286,12 @@ static int fail(tf_es_decoder *d, int err)
 	return err;
 }
 
-static int deliver(tf_es_decoder *d, const uint8_t *p, size_t n, tf_es_on_message cb, void *ctx)
+/* A whole message whose prelude (total, hlen) was checked as it came in. */
+static int deliver(tf_es_decoder *d, const uint8_t *p, size_t n, uint32_t total, uint32_t hlen,
+		   tf_es_on_message cb, void *ctx)
 {
 	tf_es_message m;
-	int r = tf_es_parse(p, n, d->max_message, &m);
+	int r = parse_checked(p, n, total, hlen, &m);
 
 	if (r < 0)
 		return r;
@@ -303,7 +317,7 @@ int tf_es_decoder_feed(tf_es_decoder *d, const uint8_t *p, size_t n, tf_es_on_me
 			if (r < 0)
 				return fail(d, r);
 			if (n >= total) {
-				r = deliver(d, p, total, cb, ctx);
+				r = deliver(d, p, total, total, hlen, cb, ctx);
 				if (r < 0)
 					return fail(d, r);
 				p += total;
@@ -325,6 +339,7 @@ int tf_es_decoder_feed(tf_es_decoder *d, const uint8_t *p, size_t n, tf_es_on_me
 			if (r < 0)
 				return fail(d, r);
 			d->need = total;
+			d->hlen = hlen;
 			r = tf_buf_reserve(&d->buf, total - TF_ES_PRELUDE_LEN);
 			if (r < 0)
 				return fail(d, r);
@@ -338,7 +353,7 @@ int tf_es_decoder_feed(tf_es_decoder *d, const uint8_t *p, size_t n, tf_es_on_me
 		n -= take;
 		if (d->buf.len < d->need)
 			return 0;
-		r = deliver(d, d->buf.data, d->buf.len, cb, ctx);
+		r = deliver(d, d->buf.data, d->buf.len, d->need, d->hlen, cb, ctx);
 		if (r < 0)
 			return fail(d, r);
 		d->need = 0;

@@ -106,6 +106,7 @@ typedef struct tf_es_decoder {
 	tf_buf buf;         /* the message being assembled across feeds */
 	size_t max_message; /* cap on total length */
 	uint32_t need;      /* total length of the message in buf, 0 before its prelude */
+	uint32_t hlen;      /* and its headers length */
 	int err;
 	uint64_t messages;  /* messages delivered so far */
 } tf_es_decoder;

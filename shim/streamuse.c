@@ -1,11 +1,13 @@
 #include "streamuse.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "adapt.h"
 #include "base64.h"
 #include "json.h"
+#include "jsonscan.h"
 
 #define BOM_NONE 4
 #define BOM_FULL 3
@@ -71,12 +73,145 @@ void tf_streamuse_free(tf_streamuse *s)
 	tf_buf_free(&s->scratch);
 	tf_buf_free(&s->block);
 	tf_buf_free(&s->drops);
+	free(s->tape);
+	s->tape = NULL;
 }
 
 static void set_unreadable(tf_streamuse *s, const char *why)
 {
 	if (!s->unreadable)
 		s->unreadable = why;
+}
+
+/* ---- JSON values: on the tape or in a DOM ---- */
+
+/*
+ * An event's JSON is read on a tape (policy/jsonscan.h: no allocation, no
+ * copy) unless the tape cannot take it or its facts need code written for
+ * the DOM (tf_adapt_*_usage: final usage, which comes once per stream);
+ * then it is parsed into a DOM. Both give the same facts: the handlers below
+ * read either through the jv helpers. tests/fuzz/fuzz-streamuse.c checks it
+ * against a reader that takes the DOM for every event (s->dom_only).
+ */
+typedef struct jv {
+	const tf_json_value *d; /* in a DOM */
+	const tf_jscan *t;      /* or on a tape */
+	const tf_jnode *n;
+} jv;
+
+static const jv nil;
+
+static bool jv_ok(jv v)
+{
+	return v.d || v.n;
+}
+
+static tf_json_type jv_type(jv v)
+{
+	return v.d ? v.d->type : tf_jscan_type(v.n);
+}
+
+static jv jv_get(jv o, const char *key)
+{
+	jv r = nil;
+
+	if (o.d) {
+		r.d = tf_json_get(o.d, key);
+	} else if (o.n) {
+		r.n = tf_jscan_get(o.t, o.n, key);
+		r.t = r.n ? o.t : NULL;
+	}
+	return r;
+}
+
+static jv get_type(jv o, const char *key, tf_json_type t)
+{
+	jv v = jv_ok(o) && jv_type(o) == TF_JSON_OBJECT ? jv_get(o, key) : nil;
+
+	return jv_ok(v) && jv_type(v) == t ? v : nil;
+}
+
+static jv get_str(jv o, const char *key)
+{
+	return get_type(o, key, TF_JSON_STRING);
+}
+
+static jv get_obj(jv o, const char *key)
+{
+	return get_type(o, key, TF_JSON_OBJECT);
+}
+
+/* A string's decoded length. */
+static size_t str_len(jv v)
+{
+	return v.d ? v.d->u.str.len : v.n->len;
+}
+
+/* The first decoded bytes of a string, up to cap; how many. */
+static size_t str_copy(jv v, char *dst, size_t cap)
+{
+	size_t k;
+
+	if (v.n)
+		return tf_jscan_str_copy(v.t, v.n, dst, cap);
+	k = v.d->u.str.len < cap ? v.d->u.str.len : cap;
+	memcpy(dst, v.d->u.str.s, k);
+	return k;
+}
+
+/* A string as a C string, cut to cap - 1 bytes: compared with strcmp() to
+ * names shorter than that, it compares as the whole string would. */
+static const char *str_c(jv v, char *buf, size_t cap)
+{
+	if (v.d)
+		return v.d->u.str.s;
+	buf[str_copy(v, buf, cap - 1)] = 0;
+	return buf;
+}
+
+/* As tf_json_u64() (shim/adapt.h): a non-negative integer member. */
+static bool u64_member(jv o, const char *key, uint64_t *out)
+{
+	jv v = jv_ok(o) ? jv_get(o, key) : nil;
+	int64_t x;
+
+	if (!jv_ok(v) || (v.d ? tf_json_int64(v.d, &x) : tf_jscan_int64(v.t, v.n, &x)) < 0 ||
+	    x < 0)
+		return false;
+	*out = (uint64_t)x;
+	return true;
+}
+
+static bool int64_of(jv v, int64_t *out)
+{
+	return (v.d ? tf_json_int64(v.d, out) : tf_jscan_int64(v.t, v.n, out)) == 0;
+}
+
+/* An array's items: first, then next. */
+static jv first_item(jv a)
+{
+	jv r = nil;
+
+	if (a.d) {
+		r.d = a.d->u.arr.n ? &a.d->u.arr.items[0] : NULL;
+	} else {
+		r.n = tf_jscan_first(a.t, a.n);
+		r.t = r.n ? a.t : NULL;
+	}
+	return r;
+}
+
+static jv next_item(jv a, jv it)
+{
+	jv r = nil;
+
+	if (a.d) {
+		r.d = it.d + 1 < a.d->u.arr.items + a.d->u.arr.n ? it.d + 1 : NULL;
+	} else {
+		r.n = tf_jscan_next(a.t, a.n, it.n);
+		r.t = r.n ? a.t : NULL;
+	}
+	return r;
 }
 
 /* ---- facts ---- */
@@ -101,39 +236,39 @@ static void fail(tf_streamuse *s, const char *type, size_t tn, const char *msg, 
 	copy_printable(s->err_msg, sizeof(s->err_msg), msg ? msg : "", msg ? mn : 0);
 }
 
-static const tf_json_value *get_type(const tf_json_value *o, const char *key, tf_json_type t)
+/* fail() with a type from the event's header (or NULL) and a JSON message (or nil). */
+static void fail_with(tf_streamuse *s, const char *type, size_t tn, jv m)
 {
-	const tf_json_value *v = o && o->type == TF_JSON_OBJECT ? tf_json_get(o, key) : NULL;
+	char msg[TF_SU_ERR_MSG_MAX];
 
-	return v && v->type == t ? v : NULL;
-}
-
-static const tf_json_value *get_str(const tf_json_value *o, const char *key)
-{
-	return get_type(o, key, TF_JSON_STRING);
-}
-
-static const tf_json_value *get_obj(const tf_json_value *o, const char *key)
-{
-	return get_type(o, key, TF_JSON_OBJECT);
+	if (!jv_ok(m)) {
+		fail(s, type, tn, NULL, 0);
+		return;
+	}
+	fail(s, type, tn, msg, str_copy(m, msg, sizeof(msg) - 1));
 }
 
 /* An OpenAI or Anthropic error object: {"code"|"type", "message"}. */
-static void fail_json(tf_streamuse *s, const tf_json_value *e)
+static void fail_json(tf_streamuse *s, jv e)
 {
-	const tf_json_value *t = get_str(e, "code"), *m = get_str(e, "message");
+	jv t = get_str(e, "code"), m = get_str(e, "message");
+	char type[TF_SU_ERR_TYPE_MAX];
 
-	if (!t)
+	if (!jv_ok(t))
 		t = get_str(e, "type");
-	fail(s, t ? t->u.str.s : NULL, t ? t->u.str.len : 0, m ? m->u.str.s : NULL,
-	     m ? m->u.str.len : 0);
+	if (!jv_ok(t))
+		fail_with(s, NULL, 0, m);
+	else
+		fail_with(s, type, str_copy(t, type, sizeof(type) - 1), m);
 }
 
-static void note_model(tf_streamuse *s, const tf_json_value *m)
+static void note_model(tf_streamuse *s, jv m)
 {
-	if (s->model[0] || !m || m->type != TF_JSON_STRING || m->u.str.len == 0)
+	char buf[TF_CALL_MODEL_MAX];
+
+	if (s->model[0] || !jv_ok(m) || jv_type(m) != TF_JSON_STRING || str_len(m) == 0)
 		return;
-	copy_printable(s->model, sizeof(s->model), m->u.str.s, m->u.str.len);
+	copy_printable(s->model, sizeof(s->model), buf, str_copy(m, buf, sizeof(buf) - 1));
 }
 
 static void set_final(tf_streamuse *s, const tf_usage *u)
@@ -176,22 +311,68 @@ static void bad_event(tf_streamuse *s, size_t payload_len)
 	s->est_bytes += payload_len;
 }
 
+/* ---- parsing an event ---- */
+
+/* Values on the tape; an event with more goes to the DOM. */
+#define SU_TAPE_NODES 512
+
+enum { PARSED = 0, NEED_DOM = 1, BAD = -1 };
+
+/* On the tape: PARSED, NEED_DOM (the tape cannot take it), or BAD. */
+static int on_tape(tf_streamuse *s, tf_jscan *js, const void *p, size_t n, jv *v)
+{
+	int r;
+
+	if (s->dom_only)
+		return NEED_DOM;
+	if (!s->tape) {
+		s->tape = malloc(SU_TAPE_NODES * sizeof(*s->tape));
+		if (!s->tape)
+			return NEED_DOM;
+	}
+	r = tf_jscan_parse(js, p, n, s->tape, SU_TAPE_NODES);
+	if (r == TF_JSCAN_OK) {
+		*v = (jv){ .t = js, .n = &js->nodes[0] };
+		return PARSED;
+	}
+	return r == TF_JSCAN_UNSURE ? NEED_DOM : BAD;
+}
+
+static int in_dom(tf_json_doc *doc, const void *p, size_t n, jv *v)
+{
+	if (tf_json_parse(doc, p, n, NULL, NULL) != 0)
+		return BAD;
+	*v = (jv){ .d = doc->root };
+	return PARSED;
+}
+
 /* ---- the estimate: generated text ---- */
 
 /* Keys whose strings are not generated text. */
-static bool not_text(const char *key)
+static bool not_text(const char *k, size_t n)
 {
-	static const char *const keys[] = { "type", "role", "id", "index", "signature", "p",
-					    "obfuscation", "toolUseId", "finish_reason", "stop_reason" };
-
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (strcmp(key, keys[i]) == 0)
-			return true;
-	return false;
+	switch (n) {
+	case 1:
+		return k[0] == 'p';
+	case 2:
+		return memcmp(k, "id", 2) == 0;
+	case 4:
+		return memcmp(k, "type", 4) == 0 || memcmp(k, "role", 4) == 0;
+	case 5:
+		return memcmp(k, "index", 5) == 0;
+	case 9:
+		return memcmp(k, "signature", 9) == 0 || memcmp(k, "toolUseId", 9) == 0;
+	case 11:
+		return memcmp(k, "obfuscation", 11) == 0 || memcmp(k, "stop_reason", 11) == 0;
+	case 13:
+		return memcmp(k, "finish_reason", 13) == 0;
+	default:
+		return false;
+	}
 }
 
 /* UTF-8 bytes of every string in v (recursively) but those under not_text keys. */
-static uint64_t text_bytes(const tf_json_value *v)
+static uint64_t dom_text_bytes(const tf_json_value *v)
 {
 	uint64_t n = 0;
 
@@ -200,52 +381,91 @@ static uint64_t text_bytes(const tf_json_value *v)
 		return v->u.str.len;
 	case TF_JSON_ARRAY:
 		for (size_t i = 0; i < v->u.arr.n; i++)
-			n += text_bytes(&v->u.arr.items[i]);
+			n += dom_text_bytes(&v->u.arr.items[i]);
 		return n;
 	case TF_JSON_OBJECT:
-		for (size_t i = 0; i < v->u.obj.n; i++)
-			if (!not_text(v->u.obj.members[i].key))
-				n += text_bytes(&v->u.obj.members[i].value);
+		for (size_t i = 0; i < v->u.obj.n; i++) {
+			const tf_json_member *m = &v->u.obj.members[i];
+
+			/* The key as a C string, as it always was compared. */
+			if (!not_text(m->key, strlen(m->key)))
+				n += dom_text_bytes(&m->value);
+		}
 		return n;
 	default:
 		return 0;
 	}
 }
 
-static void count(tf_streamuse *s, const tf_json_value *v)
+/* The same on the tape: a value's nodes follow it, so one pass over them,
+ * skipping the subtrees under not_text keys, sums the same strings. */
+static uint64_t tape_text_bytes(const tf_jscan *js, const tf_jnode *v)
 {
-	if (v)
-		s->est_bytes += text_bytes(v);
+	const tf_jnode *c = v + 1, *end = &js->nodes[v->next];
+	uint64_t n = 0;
+
+	if (v->type == TF_JSON_STRING)
+		return v->len;
+	while (c < end) {
+		if (c->key_len && not_text(js->text + c->key, c->key_len)) {
+			c = &js->nodes[c->next];
+			continue;
+		}
+		if (c->type == TF_JSON_STRING)
+			n += c->len;
+		c++;
+	}
+	return n;
+}
+
+static void count(tf_streamuse *s, jv v)
+{
+	if (v.d)
+		s->est_bytes += dom_text_bytes(v.d);
+	else if (v.n)
+		s->est_bytes += tape_text_bytes(v.t, v.n);
+}
+
+/* A string's length (the text of a known text field). */
+static void count_str(tf_streamuse *s, jv v)
+{
+	if (jv_ok(v))
+		s->est_bytes += str_len(v);
 }
 
 /* ---- Bedrock: model-native chunk events ---- */
 
-static bool metrics(tf_streamuse *s, const tf_json_value *root)
+static bool metrics(tf_streamuse *s, jv root)
 {
-	const tf_json_value *m = get_obj(root, "amazon-bedrock-invocationMetrics");
+	jv m = get_obj(root, "amazon-bedrock-invocationMetrics");
 	tf_usage u = { 0 };
 
-	if (!m || !tf_json_u64(m, "inputTokenCount", &u.input) ||
-	    !tf_json_u64(m, "outputTokenCount", &u.output))
+	if (!jv_ok(m) || !u64_member(m, "inputTokenCount", &u.input) ||
+	    !u64_member(m, "outputTokenCount", &u.output))
 		return false;
-	tf_json_u64(m, "cacheReadInputTokenCount", &u.cache_read);
-	tf_json_u64(m, "cacheWriteInputTokenCount", &u.cache_write);
+	u64_member(m, "cacheReadInputTokenCount", &u.cache_read);
+	u64_member(m, "cacheWriteInputTokenCount", &u.cache_write);
 	note_reported(s, u.output);
 	set_final(s, &u);
 	return true;
 }
 
-static void anthropic_event(tf_streamuse *s, const tf_json_value *root, const tf_json_value *type)
+/* Event type names compared here are all shorter than this. */
+#define TYPE_CAP 32
+
+static void anthropic_event(tf_streamuse *s, jv root, jv type)
 {
-	const char *t = type->u.str.s;
+	char buf[TYPE_CAP];
+	const char *t = str_c(type, buf, sizeof(buf));
 	tf_usage u;
 	uint64_t v;
 
 	if (strcmp(t, "message_start") == 0) {
-		const tf_json_value *m = get_obj(root, "message");
+		jv m = get_obj(root, "message");
 
 		note_model(s, get_str(m, "model"));
-		if (m && tf_adapt_bedrock_usage(m, &u)) {
+		/* The tape sent this event to the DOM (needs_dom()). */
+		if (m.d && tf_adapt_bedrock_usage(m.d, &u)) {
 			note_input(s, u.input, u.cache_read, u.cache_write);
 			note_reported(s, u.output);
 		}
@@ -254,26 +474,23 @@ static void anthropic_event(tf_streamuse *s, const tf_json_value *root, const tf
 	} else if (strcmp(t, "content_block_delta") == 0) {
 		count(s, get_obj(root, "delta"));
 	} else if (strcmp(t, "message_delta") == 0) {
-		const tf_json_value *us = get_obj(root, "usage");
+		jv us = get_obj(root, "usage");
 
-		if (tf_json_u64(us, "output_tokens", &v))
+		if (u64_member(us, "output_tokens", &v))
 			note_reported(s, v);
 		/* Newer responses repeat the (cumulative) input counts here. */
-		if (s->input_known && tf_json_u64(us, "input_tokens", &v)) {
+		if (s->input_known && u64_member(us, "input_tokens", &v)) {
 			uint64_t cr = s->input.cache_read, cw = s->input.cache_write;
 
-			tf_json_u64(us, "cache_read_input_tokens", &cr);
-			tf_json_u64(us, "cache_creation_input_tokens", &cw);
+			u64_member(us, "cache_read_input_tokens", &cr);
+			u64_member(us, "cache_creation_input_tokens", &cw);
 			note_input(s, v, cr, cw);
 		}
 	} else if (strcmp(t, "message_stop") == 0) {
 		end_marker(s);
 	} else if (strcmp(t, "completion") == 0) {
-		const tf_json_value *c = get_str(root, "completion");
-
-		if (c)
-			s->est_bytes += c->u.str.len;
-		if (get_str(root, "stop_reason"))
+		count_str(s, get_str(root, "completion"));
+		if (jv_ok(get_str(root, "stop_reason")))
 			end_marker(s);
 	} else if (strcmp(t, "error") == 0) {
 		fail_json(s, get_obj(root, "error"));
@@ -281,67 +498,79 @@ static void anthropic_event(tf_streamuse *s, const tf_json_value *root, const tf
 }
 
 /* Titan, Llama, Mistral, Cohere, Nova: each recognised by its own keys. */
-static void family_event(tf_streamuse *s, const tf_json_value *root)
+static void family_event(tf_streamuse *s, jv root)
 {
-	const tf_json_value *v, *a;
+	jv v, a;
 	uint64_t in, out;
 	bool last = false;
 
-	if ((v = get_str(root, "outputText")) != NULL) { /* Titan */
-		s->est_bytes += v->u.str.len;
-		if (tf_json_u64(root, "inputTextTokenCount", &in))
+	if (jv_ok(v = get_str(root, "outputText"))) { /* Titan */
+		count_str(s, v);
+		if (u64_member(root, "inputTextTokenCount", &in))
 			note_input(s, in, 0, 0);
-		if (tf_json_u64(root, "totalOutputTextTokenCount", &out))
+		if (u64_member(root, "totalOutputTextTokenCount", &out))
 			note_reported(s, out);
-		last = get_str(root, "completionReason") != NULL;
+		last = jv_ok(get_str(root, "completionReason"));
 	}
-	if ((v = get_str(root, "generation")) != NULL) { /* Llama */
-		s->est_bytes += v->u.str.len;
-		if (tf_json_u64(root, "prompt_token_count", &in))
+	if (jv_ok(v = get_str(root, "generation"))) { /* Llama */
+		count_str(s, v);
+		if (u64_member(root, "prompt_token_count", &in))
 			note_input(s, in, 0, 0);
-		if (tf_json_u64(root, "generation_token_count", &out))
+		if (u64_member(root, "generation_token_count", &out))
 			note_reported(s, out);
-		last = last || get_str(root, "stop_reason") != NULL;
+		last = last || jv_ok(get_str(root, "stop_reason"));
 	}
 	a = get_type(root, "outputs", TF_JSON_ARRAY); /* Mistral text */
-	if (!a)
+	if (!jv_ok(a))
 		a = get_type(root, "choices", TF_JSON_ARRAY); /* Mistral chat */
-	if (!a)
+	if (!jv_ok(a))
 		a = get_type(root, "generations", TF_JSON_ARRAY); /* Cohere Command */
-	for (size_t i = 0; a && i < a->u.arr.n; i++) {
-		const tf_json_value *o = &a->u.arr.items[i];
-
+	for (jv o = jv_ok(a) ? first_item(a) : nil; jv_ok(o); o = next_item(a, o)) {
 		count(s, get_str(o, "text"));
 		count(s, get_obj(o, "message"));
 		count(s, get_obj(o, "delta"));
-		last = last || get_str(o, "stop_reason") || get_str(o, "finish_reason");
+		last = last || jv_ok(get_str(o, "stop_reason")) || jv_ok(get_str(o, "finish_reason"));
 	}
-	if ((v = get_str(root, "text")) != NULL) /* Cohere */
-		s->est_bytes += v->u.str.len;
-	if (get_type(root, "is_finished", TF_JSON_TRUE))
+	count_str(s, get_str(root, "text")); /* Cohere */
+	if (jv_ok(get_type(root, "is_finished", TF_JSON_TRUE)))
 		last = true;
-	if ((v = get_obj(root, "contentBlockDelta")) != NULL) /* Nova */
+	if (jv_ok(v = get_obj(root, "contentBlockDelta"))) /* Nova */
 		count(s, get_obj(v, "delta"));
-	if ((v = get_obj(root, "contentBlockStart")) != NULL)
+	if (jv_ok(v = get_obj(root, "contentBlockStart")))
 		count(s, get_obj(v, "start"));
-	if ((v = get_obj(root, "metadata")) != NULL && !s->usage_final) {
+	v = get_obj(root, "metadata");
+	/* The tape sent this event to the DOM (needs_dom()). */
+	if (v.d && !s->usage_final) {
 		tf_usage u;
 
-		if (tf_adapt_bedrock_usage(v, &u))
+		if (tf_adapt_bedrock_usage(v.d, &u))
 			set_final(s, &u);
 	}
-	if (get_obj(root, "messageStop") || get_obj(root, "metadata"))
+	if (jv_ok(get_obj(root, "messageStop")) || jv_ok(v))
 		last = true;
 	if (last)
 		end_marker(s);
 }
 
-static void native_event(tf_streamuse *s, const tf_json_value *root)
+/* Whether a model-native event carries what only the DOM code reads (the
+ * input counts of message_start, a metadata usage): checked on the tape
+ * before anything is done with the event. */
+static bool native_needs_dom(const tf_streamuse *s, jv root)
 {
-	const tf_json_value *type = get_str(root, "type");
+	jv type = get_str(root, "type");
+	char buf[TYPE_CAP];
+
+	if (jv_ok(type))
+		return strcmp(str_c(type, buf, sizeof(buf)), "message_start") == 0;
+	return !s->usage_final && jv_ok(get_obj(root, "metadata"));
+}
+
+static void native_event(tf_streamuse *s, jv root)
+{
+	jv type = get_str(root, "type");
 	bool had_metrics;
 
-	if (type)
+	if (jv_ok(type))
 		anthropic_event(s, root, type);
 	else
 		family_event(s, root);
@@ -351,26 +580,60 @@ static void native_event(tf_streamuse *s, const tf_json_value *root)
 		end_marker(s);
 }
 
+/* The model's own event, base64-decoded from a chunk. False when it is not
+ * a JSON object. */
+static bool native_json(tf_streamuse *s, const uint8_t *p, size_t n)
+{
+	tf_json_doc doc = { 0 };
+	tf_jscan js;
+	jv root = nil;
+	int r = on_tape(s, &js, p, n, &root);
+
+	if (r == PARSED && jv_type(root) == TF_JSON_OBJECT && native_needs_dom(s, root))
+		r = NEED_DOM;
+	if (r == NEED_DOM)
+		r = in_dom(&doc, p, n, &root);
+	r = r == PARSED && jv_type(root) == TF_JSON_OBJECT;
+	if (r)
+		native_event(s, root);
+	tf_json_doc_free(&doc);
+	return r;
+}
+
+/* The chunk's {"bytes": base64}, decoded into s->scratch; -1 when it is not that. */
+static ptrdiff_t chunk_bytes(tf_streamuse *s, const uint8_t *payload, size_t n)
+{
+	tf_json_doc outer = { 0 };
+	tf_jscan js;
+	jv root = nil, b = nil;
+	const char *text;
+	ptrdiff_t got = -1;
+	int r = on_tape(s, &js, payload, n, &root);
+
+	if (r == PARSED) {
+		b = get_str(root, "bytes");
+		/* An escaped byte ("\/") needs the decoded string. */
+		if (jv_ok(b) && str_len(b) != b.n->end - b.n->start - 2)
+			r = NEED_DOM;
+	}
+	if (r == NEED_DOM && in_dom(&outer, payload, n, &root) == PARSED)
+		b = get_str(root, "bytes");
+	if (jv_ok(b)) {
+		text = b.d ? b.d->u.str.s : b.t->text + b.n->start + 1;
+		tf_buf_reset(&s->scratch);
+		if (tf_buf_reserve(&s->scratch, tf_base64_decoded_max(str_len(b))) == 0)
+			got = tf_base64_decode(text, str_len(b), s->scratch.data, s->scratch.alloc);
+	}
+	tf_json_doc_free(&outer);
+	return got;
+}
+
 static void invoke_chunk(tf_streamuse *s, const uint8_t *payload, size_t n)
 {
-	tf_json_doc outer = { 0 }, inner = { 0 };
-	const tf_json_value *b;
-	ptrdiff_t got = -1;
+	ptrdiff_t got = chunk_bytes(s, payload, n);
 
-	if (tf_json_parse(&outer, (const char *)payload, n, NULL, NULL) == 0 &&
-	    (b = get_str(outer.root, "bytes")) != NULL) {
-		tf_buf_reset(&s->scratch);
-		if (tf_buf_reserve(&s->scratch, tf_base64_decoded_max(b->u.str.len)) == 0)
-			got = tf_base64_decode(b->u.str.s, b->u.str.len, s->scratch.data,
-					       s->scratch.alloc);
-	}
-	if (got >= 0 && tf_json_parse(&inner, (const char *)s->scratch.data, (size_t)got, NULL,
-				      NULL) == 0 && inner.root->type == TF_JSON_OBJECT)
-		native_event(s, inner.root);
-	else
+	if (got < 0 || !native_json(s, s->scratch.data, (size_t)got))
 		bad_event(s, n);
-	tf_json_doc_free(&inner);
-	tf_json_doc_free(&outer);
 }
 
 /* ---- Bedrock: ConverseStream events ---- */
@@ -379,16 +642,22 @@ static void converse_event(tf_streamuse *s, const char *type, size_t tn, const u
 			   size_t n)
 {
 	tf_json_doc doc = { 0 };
-	const tf_json_value *r;
+	tf_jscan js;
+	jv r = nil;
 	char t[32];
+	int pr;
 
-	if (tf_json_parse(&doc, (const char *)payload, n, NULL, NULL) != 0 ||
-	    doc.root->type != TF_JSON_OBJECT) {
+	copy_printable(t, sizeof(t), type, tn);
+	pr = on_tape(s, &js, payload, n, &r);
+	/* Its usage is read by the DOM code (tf_adapt_bedrock_usage). */
+	if (pr == PARSED && strcmp(t, "metadata") == 0)
+		pr = NEED_DOM;
+	if (pr == NEED_DOM)
+		pr = in_dom(&doc, payload, n, &r);
+	if (pr != PARSED || jv_type(r) != TF_JSON_OBJECT) {
 		bad_event(s, n);
 		goto out;
 	}
-	r = doc.root;
-	copy_printable(t, sizeof(t), type, tn);
 	if (strcmp(t, "contentBlockDelta") == 0) {
 		count(s, get_obj(r, "delta"));
 	} else if (strcmp(t, "contentBlockStart") == 0) {
@@ -398,7 +667,7 @@ static void converse_event(tf_streamuse *s, const char *type, size_t tn, const u
 	} else if (strcmp(t, "metadata") == 0) {
 		tf_usage u;
 
-		if (tf_adapt_bedrock_usage(r, &u))
+		if (tf_adapt_bedrock_usage(r.d, &u))
 			set_final(s, &u);
 		end_marker(s);
 	}
@@ -415,21 +684,48 @@ static bool span_is(const char *v, size_t n, const char *lit)
 static void exception_frame(tf_streamuse *s, const tf_es_message *m)
 {
 	tf_json_doc doc = { 0 };
-	const tf_json_value *msg = NULL;
+	tf_jscan js;
+	jv root = nil, msg = nil;
 	const char *t = NULL;
 	size_t tn = 0;
+	int r;
 
 	tf_es_find_string(m, ":exception-type", &t, &tn);
-	if (tf_json_parse(&doc, (const char *)m->payload, m->payload_len, NULL, NULL) == 0) {
-		msg = get_str(doc.root, "message");
-		if (!msg)
-			msg = get_str(doc.root, "Message");
+	r = on_tape(s, &js, m->payload, m->payload_len, &root);
+	if (r == NEED_DOM)
+		r = in_dom(&doc, m->payload, m->payload_len, &root);
+	if (r == PARSED) {
+		msg = get_str(root, "message");
+		if (!jv_ok(msg))
+			msg = get_str(root, "Message");
 	}
-	if (msg)
-		fail(s, t, tn, msg->u.str.s, msg->u.str.len);
+	if (jv_ok(msg))
+		fail_with(s, t, tn, msg);
 	else
 		fail(s, t, tn, (const char *)m->payload, m->payload_len);
 	tf_json_doc_free(&doc);
+}
+
+/* The frame's :message-type and :event-type, in one pass over its headers. */
+static void frame_types(const tf_es_message *m, const char **mt, size_t *mtn, const char **et,
+			size_t *etn)
+{
+	tf_es_header h;
+	size_t pos = 0;
+
+	*mt = *et = NULL;
+	*mtn = *etn = 0;
+	while (tf_es_next_header(m, &pos, &h)) {
+		if (h.type != TF_ES_STRING)
+			continue;
+		if (span_is(h.name, h.name_len, ":message-type")) {
+			*mt = (const char *)h.value;
+			*mtn = h.value_len;
+		} else if (span_is(h.name, h.name_len, ":event-type")) {
+			*et = (const char *)h.value;
+			*etn = h.value_len;
+		}
+	}
 }
 
 static int on_frame(void *ctx, const tf_es_message *m)
@@ -439,7 +735,8 @@ static int on_frame(void *ctx, const tf_es_message *m)
 	size_t mtn, vn, wn;
 
 	s->boundary += m->raw_len;
-	if (!tf_es_find_string(m, ":message-type", &mt, &mtn))
+	frame_types(m, &mt, &mtn, &v, &vn);
+	if (!mt)
 		return 0;
 	if (span_is(mt, mtn, "exception")) {
 		exception_frame(s, m);
@@ -449,7 +746,7 @@ static int on_frame(void *ctx, const tf_es_message *m)
 		if (!tf_es_find_string(m, ":error-message", &w, &wn))
 			w = NULL, wn = 0;
 		fail(s, v, vn, w, wn);
-	} else if (span_is(mt, mtn, "event") && tf_es_find_string(m, ":event-type", &v, &vn)) {
+	} else if (span_is(mt, mtn, "event") && v) {
 		if (s->format == TF_SU_BEDROCK_INVOKE && span_is(v, vn, "chunk"))
 			invoke_chunk(s, m->payload, m->payload_len);
 		else if (s->format == TF_SU_BEDROCK_CONVERSE)
@@ -474,33 +771,37 @@ static void es_bytes(tf_streamuse *s, const uint8_t *p, size_t n)
 
 /* ---- OpenAI SSE events ---- */
 
-static void chat_event(tf_streamuse *s, const tf_json_value *root)
+static void chat_event(tf_streamuse *s, jv root)
 {
-	const tf_json_value *e = tf_json_get(root, "error"), *ch, *u;
+	jv e = jv_get(root, "error"), ch, u;
 
-	if (e && e->type == TF_JSON_OBJECT) {
+	if (jv_ok(e) && jv_type(e) == TF_JSON_OBJECT) {
 		fail_json(s, e);
 		return;
 	}
-	if (e && e->type == TF_JSON_STRING) {
-		fail(s, NULL, 0, e->u.str.s, e->u.str.len);
+	if (jv_ok(e) && jv_type(e) == TF_JSON_STRING) {
+		fail_with(s, NULL, 0, e);
 		return;
 	}
-	note_model(s, tf_json_get(root, "model"));
+	note_model(s, jv_get(root, "model"));
 	ch = get_type(root, "choices", TF_JSON_ARRAY);
-	for (size_t i = 0; ch && i < ch->u.arr.n; i++) {
-		const tf_json_value *c = &ch->u.arr.items[i];
-
+	for (jv c = jv_ok(ch) ? first_item(ch) : nil; jv_ok(c); c = next_item(ch, c)) {
 		count(s, get_obj(c, "delta"));
 		count(s, get_str(c, "text")); /* completions */
 	}
 	u = get_obj(root, "usage");
-	if (u) {
+	/* The tape sent this event to the DOM (chat_needs_dom()). */
+	if (u.d) {
 		tf_usage x = { 0 };
 
-		if (tf_adapt_openai_usage(u, &x))
+		if (tf_adapt_openai_usage(u.d, &x))
 			set_final(s, &x);
 	}
+}
+
+static bool chat_needs_dom(jv root)
+{
+	return jv_ok(get_obj(root, "usage"));
 }
 
 static bool ends_with(const char *s, size_t n, const char *lit)
@@ -510,31 +811,44 @@ static bool ends_with(const char *s, size_t n, const char *lit)
 	return n >= l && memcmp(s + n - l, lit, l) == 0;
 }
 
-static void responses_event(tf_streamuse *s, const tf_sse_event *ev, const tf_json_value *root)
+/* The event's type (its "type", else the SSE event name), printable. */
+static void responses_type(const tf_sse_event *ev, jv root, char t[64])
 {
-	const tf_json_value *tv = get_str(root, "type"), *r = get_obj(root, "response"), *d;
-	char t[64];
+	jv tv = get_str(root, "type");
+	char buf[64];
+
+	if (jv_ok(tv))
+		copy_printable(t, 64, buf, str_copy(tv, buf, sizeof(buf) - 1));
+	else
+		copy_printable(t, 64, ev->event, ev->event_len);
+}
+
+/* The events that end a response carry its usage (tf_adapt_openai_usage). */
+static bool responses_final(const char *t)
+{
+	return strcmp(t, "response.completed") == 0 || strcmp(t, "response.incomplete") == 0 ||
+	       strcmp(t, "response.failed") == 0;
+}
+
+static void responses_event(tf_streamuse *s, const char *t, jv root)
+{
+	jv r = get_obj(root, "response"), d;
 	int64_t seq;
 
-	if (tv)
-		copy_printable(t, sizeof(t), tv->u.str.s, tv->u.str.len);
-	else
-		copy_printable(t, sizeof(t), ev->event, ev->event_len);
-	d = tf_json_get(root, "sequence_number");
-	if (d && tf_json_int64(d, &seq) == 0 && seq > s->seq)
+	d = jv_get(root, "sequence_number");
+	if (jv_ok(d) && int64_of(d, &seq) && seq > s->seq)
 		s->seq = seq;
-	note_model(s, r ? tf_json_get(r, "model") : NULL);
+	note_model(s, jv_ok(r) ? jv_get(r, "model") : nil);
 	if (ends_with(t, strlen(t), ".delta")) {
-		d = tf_json_get(root, "delta");
-		if (d)
-			count(s, d);
+		count(s, jv_get(root, "delta"));
 		return;
 	}
-	if (strcmp(t, "response.completed") == 0 || strcmp(t, "response.incomplete") == 0 ||
-	    strcmp(t, "response.failed") == 0) {
+	if (responses_final(t)) {
 		tf_usage u = { 0 };
+		jv us = get_obj(r, "usage");
 
-		if (tf_adapt_openai_usage(get_obj(r, "usage"), &u))
+		/* The tape sent this event to the DOM. */
+		if (us.d && tf_adapt_openai_usage(us.d, &u))
 			set_final(s, &u);
 		if (strcmp(t, "response.failed") == 0)
 			fail_json(s, get_obj(r, "error"));
@@ -542,7 +856,7 @@ static void responses_event(tf_streamuse *s, const tf_sse_event *ev, const tf_js
 			s->end = TF_SU_ENDED;
 	} else if (strcmp(t, "error") == 0) {
 		d = get_obj(root, "error");
-		fail_json(s, d ? d : root);
+		fail_json(s, jv_ok(d) ? d : root);
 	}
 }
 
@@ -679,16 +993,16 @@ static bool only_data_line(const tf_streamuse *s, size_t *from, size_t *to)
 }
 
 /* Decides what of the event just dispatched (its block is in s->block) goes. */
-static void hide_verdict(tf_streamuse *s, const tf_json_value *root)
+static void hide_verdict(tf_streamuse *s, jv root)
 {
-	const tf_json_member *u = tf_json_get_member(root, "usage");
-	const tf_json_value *ch = tf_json_get(root, "choices");
+	jv u = jv_get(root, "usage"), ch = jv_get(root, "choices");
 	size_t df = 0, dt = 0, mf = 0, mt = 0;
 
-	if (!u)
+	if (!jv_ok(u))
 		return;
-	if (u->value.type != TF_JSON_NULL &&
-	    (!ch || (ch->type == TF_JSON_ARRAY && ch->u.arr.n == 0))) {
+	if (jv_type(u) != TF_JSON_NULL &&
+	    (!jv_ok(ch) ||
+	     (jv_type(ch) == TF_JSON_ARRAY && (ch.d ? ch.d->u.arr.n : ch.n->len) == 0))) {
 		s->verdict = TF_SU_DROP_EVENT;
 		return;
 	}
@@ -704,22 +1018,40 @@ static int on_sse_event(void *ctx, const tf_sse_event *ev)
 {
 	tf_streamuse *s = ctx;
 	tf_json_doc doc = { 0 };
+	tf_jscan js;
+	jv root = nil;
+	char t[64];
+	int r;
 
 	if (ev->data_len >= 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
 		if (s->end == TF_SU_RUNNING)
 			s->end = TF_SU_ENDED;
 		return 0;
 	}
-	if (tf_json_parse(&doc, ev->data, ev->data_len, NULL, NULL) != 0 ||
-	    doc.root->type != TF_JSON_OBJECT) {
+	r = on_tape(s, &js, ev->data, ev->data_len, &root);
+	if (r == PARSED && jv_type(root) == TF_JSON_OBJECT) {
+		if (s->format == TF_SU_OPENAI_CHAT) {
+			if (chat_needs_dom(root))
+				r = NEED_DOM;
+		} else {
+			responses_type(ev, root, t);
+			if (responses_final(t))
+				r = NEED_DOM;
+		}
+	}
+	if (r == NEED_DOM)
+		r = in_dom(&doc, ev->data, ev->data_len, &root);
+	if (r != PARSED || jv_type(root) != TF_JSON_OBJECT) {
 		bad_event(s, ev->data_len);
 	} else {
-		if (s->format == TF_SU_OPENAI_CHAT)
-			chat_event(s, doc.root);
-		else
-			responses_event(s, ev, doc.root);
+		if (s->format == TF_SU_OPENAI_CHAT) {
+			chat_event(s, root);
+		} else {
+			responses_type(ev, root, t);
+			responses_event(s, t, root);
+		}
 		if (hiding(s))
-			hide_verdict(s, doc.root);
+			hide_verdict(s, root);
 	}
 	tf_json_doc_free(&doc);
 	return 0;

@@ -145,6 +145,9 @@ typedef struct tf_streamuse {
 	tf_es_decoder es;
 	tf_sse_parser sse;
 	tf_buf scratch; /* a decoded chunk */
+	struct tf_jnode *tape; /* the JSON tape of the event being read */
+	bool dom_only;         /* tests: read every event with the DOM, the
+				* reference that reading on the tape must match */
 
 	/* SSE blocks: an event and its blank line (see TF_SU_HIDE_USAGE_CHUNK) */
 	tf_buf block;         /* hide mode: the current block's bytes */

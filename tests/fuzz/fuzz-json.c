@@ -4,7 +4,10 @@
  * Invariants: parsing never crashes or over-reads (ASan), every number
  * helper copes with every accepted number, and an accepted document,
  * written back with tf_json_put_value() and parsed again, gives the same
- * DOM (same types, key order, string bytes and number text).
+ * DOM (same types, key order, string bytes and number text). policy/jsonscan
+ * agrees: what it scans the DOM accepts, with the same values on its tape
+ * (decoded strings, number text and conversions, keys, lookups); what it
+ * refuses the DOM refuses.
  *
  * Fuzz: tests/fuzz/run 60 json (the corpus replays in `meson test --suite fuzz`).
  */
@@ -15,6 +18,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "jsonscan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -79,6 +83,84 @@ static void touch_numbers(const tf_json_value *v)
 	}
 }
 
+static bool same_tape(const tf_jscan *js, const tf_jnode *t, const tf_json_value *v)
+{
+	char buf[256];
+	int64_t a = 0, b = 0;
+
+	if (tf_jscan_type(t) != v->type || t->end <= t->start)
+		return false;
+	switch (v->type) {
+	case TF_JSON_NUMBER:
+		if (t->end - t->start != v->u.num.len ||
+		    memcmp(js->text + t->start, v->u.num.text, v->u.num.len) != 0)
+			return false;
+		return tf_jscan_int64(js, t, &a) == tf_json_int64(v, &b) && a == b;
+	case TF_JSON_STRING: {
+		size_t half = v->u.str.len / 2 < sizeof(buf) ? v->u.str.len / 2 : sizeof(buf);
+		char *all;
+		bool ok;
+
+		if (t->len != v->u.str.len || tf_jscan_str_copy(js, t, buf, half) != half ||
+		    memcmp(buf, v->u.str.s, half) != 0)
+			return false;
+		all = malloc(v->u.str.len + 1);
+		if (!all)
+			abort();
+		ok = tf_jscan_str_copy(js, t, all, v->u.str.len + 1) == v->u.str.len &&
+		     memcmp(all, v->u.str.s, v->u.str.len) == 0;
+		free(all);
+		return ok;
+	}
+	case TF_JSON_ARRAY: {
+		const tf_jnode *c = tf_jscan_first(js, t);
+
+		if (t->len != v->u.arr.n)
+			return false;
+		for (size_t i = 0; i < v->u.arr.n; i++, c = tf_jscan_next(js, t, c))
+			if (!c || !same_tape(js, c, &v->u.arr.items[i]))
+				return false;
+		return c == NULL;
+	}
+	case TF_JSON_OBJECT: {
+		const tf_jnode *c = tf_jscan_first(js, t);
+
+		if (t->len != v->u.obj.n)
+			return false;
+		for (size_t i = 0; i < v->u.obj.n; i++, c = tf_jscan_next(js, t, c)) {
+			const tf_json_member *m = &v->u.obj.members[i];
+
+			if (!c || !tf_jscan_key_is(js, c, m->key, m->key_len) ||
+			    !same_tape(js, c, &m->value))
+				return false;
+			if (!memchr(m->key, 0, m->key_len) && tf_jscan_get(js, t, m->key) != c)
+				return false;
+		}
+		return c == NULL;
+	}
+	default:
+		return true;
+	}
+}
+
+/* r: what tf_json_parse() said with default limits. */
+static void check_scan(const uint8_t *data, size_t size, const tf_json_doc *doc, int r)
+{
+	static tf_jnode nodes[1024];
+	tf_jscan js;
+	int s = tf_jscan_parse(&js, (const char *)data, size, nodes, 1024);
+
+	if (s == TF_JSCAN_OK) {
+		if (r != 0 || !same_tape(&js, &js.nodes[0], doc->root) || js.nodes[0].next != js.n)
+			abort();
+	} else if (s == -EINVAL) {
+		if (r != -EINVAL)
+			abort();
+	} else if (s != TF_JSCAN_UNSURE) {
+		abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	tf_json_limits lim = { .max_size = (size_t)1 << 20 };
@@ -88,6 +170,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r;
 
 	r = tf_json_parse(&doc, (const char *)data, size, &lim, &err);
+	if (size <= lim.max_size)
+		check_scan(data, size, &doc, r);
 	if (r != 0) {
 		if (r != -EINVAL && r != -E2BIG && r != -ENOMEM)
 			abort();

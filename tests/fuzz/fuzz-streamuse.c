@@ -15,7 +15,9 @@
  * finish everything is released; error strings are printable; in hide mode
  * the app's view, read again in hide mode, has nothing left to drop; the
  * terminator is one valid frame or event that a fresh reader sees as the
- * failure it is meant to be.
+ * failure it is meant to be; and a reader that parses every event into the
+ * DOM (dom_only) finds the same facts as the one that reads them on the
+ * JSON tape.
  *
  * Seeds (tests/fuzz/corpus/streamuse): every stream of tests/data/streams
  * behind its two header bytes, plus a few hand-made ones.
@@ -91,7 +93,7 @@ static void step(tf_streamuse *s, walk *w)
 
 /* Feeds in[0..n) in pieces (seed 0: whole; 1: byte by byte; else random). */
 static void run(const char *op, unsigned flags, const uint8_t *in, size_t n, unsigned seed,
-		walk *w, tf_streamuse *s)
+		walk *w, tf_streamuse *s, bool dom_only)
 {
 	uint32_t x = seed * 2654435761u + 1;
 	size_t at = 0;
@@ -101,6 +103,7 @@ static void run(const char *op, unsigned flags, const uint8_t *in, size_t n, uns
 	tf_buf_init(&w->app, 0);
 	tf_buf_init(&w->log, 0);
 	tf_streamuse_init(s, op, 200, flags);
+	s->dom_only = dom_only;
 	while (at < n) {
 		size_t k = n - at;
 		uint8_t *piece;
@@ -182,7 +185,7 @@ static void check_terminator(const tf_streamuse *s, const char *op)
 
 		check(tf_es_parse(out.data, out.len, 0, &m) == 0);
 	}
-	run(op, 0, out.data, out.len, 0, &w, &t);
+	run(op, 0, out.data, out.len, 0, &w, &t, false);
 	check(tf_streamuse_end(&t) == TF_SU_FAILED && tf_streamuse_unreadable(&t) == NULL);
 	check(strcmp(tf_streamuse_error_message(&t), "TokenFence: fuzz \"budget\"?") == 0);
 	check(tf_streamuse_boundary(&t) == out.len);
@@ -207,17 +210,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in = data + 2;
 	n = size - 2;
 
-	run(op, flags, in, n, 0, &wa, &a);
-	run(op, flags, in, n, 2u + data[1], &wb, &b);
+	run(op, flags, in, n, 0, &wa, &a, false);
+	run(op, flags, in, n, 2u + data[1], &wb, &b, false);
 	check(same_log(&wa, &wb));
+	run(op, flags, in, n, 0, &wc, &c, true);
+	check(same_log(&wa, &wc));
+	done(&wc, &c);
 	if (n <= 4096) {
-		run(op, flags, in, n, 1, &wc, &c);
+		run(op, flags, in, n, 1, &wc, &c, false);
 		check(same_log(&wa, &wc));
 		done(&wc, &c);
 	}
 	if (flags && !tf_streamuse_unreadable(&a) && wa.app.len) {
 		/* What the app got has nothing left to hide. */
-		run(op, flags, wa.app.data, wa.app.len, 0, &wc, &c);
+		run(op, flags, wa.app.data, wa.app.len, 0, &wc, &c, false);
 		check(wc.drops == 0 || tf_streamuse_unreadable(&c) != NULL);
 		done(&wc, &c);
 	}

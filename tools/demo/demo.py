@@ -98,6 +98,7 @@ class Demo:
             "TOKENFENCE_SOCKET_DIR": os.path.join(tmp, "sockets"),
         })
         self.billed_before = 0
+        self.last_err = ""
 
     def run(self, flags, argv, scene_env=None, on_start=None, timeout=120):
         """tokenfence run FLAGS -- ARGV; returns (stdout lines, summary text)."""
@@ -110,6 +111,7 @@ class Demo:
         if on_start:
             threading.Thread(target=on_start, daemon=True).start()
         out, err = p.communicate(timeout=timeout)
+        self.last_err = err
         for line in out.splitlines():
             colour = GREEN if line.startswith("ok") else RED if line.startswith("error") else ""
             say(f"    {colour}{line}{RESET}")
@@ -155,6 +157,9 @@ class Demo:
             say(f"    {DIM}(openai SDK skipped: Debian's node 18 is not set up; run tools/setup){RESET}")
         bill = self.new_bill()
         billed = sum(b["cost_pico_usd"] for b in bill)
+        if not os.path.exists(self.events):
+            sys.exit("demo: TokenFence booked nothing (no events file); the last run said:\n"
+                     + self.last_err[-2000:])
         events = [json.loads(l) for l in open(self.events) if '"tokenfence.cost_pico"' in l]
         booked = sum(e["tokenfence.cost_pico"] for e in events)
         mark = f"{GREEN}exact{RESET}" if billed == booked else f"{RED}MISMATCH{RESET}"
