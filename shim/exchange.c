@@ -182,11 +182,20 @@ static int start_stream(tf_exchange *ex, const tf_h1_head *h, bool may_manage)
 	 * boundary of the payload, which only an uncoded body shows; a stated
 	 * length would make the shortened body an error of its own. */
 	ex->h2_cuttable = !may_manage && identity(h) && !tf_h1_find(h, "content-length");
+	/* The same conditions let the layer edit it (h2.h "Edit"): the held
+	 * bytes are at most an event and the frame being read (16 MiB at most). */
+	if (ex->hide_usage && ex->h2_cuttable) {
+		ex->h2_hide = true;
+		tf_buf_init(&ex->held, TF_SU_MAX_EVENT + ((size_t)16 << 20));
+		return 0;
+	}
 	if (!may_manage || !h->chunked || !identity(h)) {
 		if (ex->hide_usage)
 			tf_log(TF_LOG_WARN, "%s: the stream is %s; the usage chunk TokenFence asked for "
 			       "stays visible to the app", ex->call.act.action,
-			       !may_manage ? "HTTP/2" : h->chunked ? "content-coded" : "not chunked");
+			       !may_manage ? (identity(h) ? "HTTP/2 with a stated length"
+						: "HTTP/2 and content-coded")
+			       : h->chunked ? "content-coded" : "not chunked");
 		return 0;
 	}
 	ex->managed = true;
@@ -239,8 +248,18 @@ static void emit_chunk(tf_conn *c, const uint8_t *p, size_t n)
 		tf_log(TF_LOG_ERROR, "connection to %s: cannot queue stream bytes", c->host);
 }
 
-/* Payload [released, upto) minus drop spans, as chunks, to the app's queue. */
-static void release(tf_conn *c, tf_exchange *ex, uint64_t upto)
+/* Payload for the app: chunked to the app's queue (HTTP/1.1), or as it is
+ * to the HTTP/2 layer's scratch (raw). */
+static void emit_payload(tf_conn *c, tf_buf *raw, const uint8_t *p, size_t n)
+{
+	if (!raw)
+		emit_chunk(c, p, n);
+	else if (n && tf_buf_append(raw, p, n) < 0)
+		tf_log(TF_LOG_ERROR, "connection to %s: cannot queue stream bytes", c->host);
+}
+
+/* Payload [released, upto) minus drop spans, to the app (emit_payload). */
+static void release(tf_conn *c, tf_exchange *ex, uint64_t upto, tf_buf *raw)
 {
 	while (ex->released < upto) {
 		uint64_t end = upto, skip_to;
@@ -249,7 +268,7 @@ static void release(tf_conn *c, tf_exchange *ex, uint64_t upto)
 			ex->have_drop = tf_streamuse_next_drop(&ex->su, &ex->drop);
 		if (ex->have_drop && ex->drop.start < upto)
 			end = ex->drop.start > ex->released ? ex->drop.start : ex->released;
-		emit_chunk(c, ex->held.data, (size_t)(end - ex->released));
+		emit_payload(c, raw, ex->held.data, (size_t)(end - ex->released));
 		skip_to = end;
 		if (ex->have_drop && ex->drop.start < upto && end == ex->drop.start) {
 			skip_to = ex->drop.end;
@@ -281,7 +300,7 @@ static void cut_stream(tf_conn *c, tf_exchange *ex, const char *reason)
 	tf_buf term;
 	int fd;
 
-	release(c, ex, tf_streamuse_boundary(&ex->su));
+	release(c, ex, tf_streamuse_boundary(&ex->su), NULL);
 	tf_buf_init(&term, 1 << 16);
 	if (tf_streamuse_terminator(&ex->su, "budget_exceeded", reason, &term) == 0)
 		emit_chunk(c, term.data, term.len);
@@ -311,6 +330,16 @@ static void live_check(tf_conn *c, tf_exchange *ex)
 		cut_stream(c, ex, why);
 }
 
+/* What may go to the app: whole events, or everything once unreadable. */
+static uint64_t decided(const tf_exchange *ex)
+{
+	if (tf_streamuse_unreadable(&ex->su))
+		return tf_streamuse_fed(&ex->su);
+	return tf_streamuse_safe_prefix(&ex->su) < tf_streamuse_boundary(&ex->su)
+		       ? tf_streamuse_safe_prefix(&ex->su)
+		       : tf_streamuse_boundary(&ex->su);
+}
+
 static void feed_stream(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
 {
 	/* After a cut whose connection we shut, the call is settled from what
@@ -320,7 +349,7 @@ static void feed_stream(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
 	if (ex->cut_closed)
 		return;
 	tf_streamuse_feed(&ex->su, p, n);
-	if (!ex->managed || ex->cut)
+	if ((!ex->managed && !ex->h2_hide) || ex->cut)
 		return;
 	if (tf_buf_append(&ex->held, p, n) < 0) {
 		/* Cannot happen within the caps streamuse enforces; if it does,
@@ -328,10 +357,9 @@ static void feed_stream(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
 		tf_log(TF_LOG_ERROR, "%s: stream buffer overflow", ex->call.act.action);
 		return;
 	}
-	release(c, ex, tf_streamuse_unreadable(&ex->su) ? tf_streamuse_fed(&ex->su)
-			 : tf_streamuse_safe_prefix(&ex->su) < tf_streamuse_boundary(&ex->su)
-				 ? tf_streamuse_safe_prefix(&ex->su)
-				 : tf_streamuse_boundary(&ex->su));
+	if (ex->h2_hide)
+		return; /* released when the layer asks (tf_exchange_edit_of) */
+	release(c, ex, decided(ex), NULL);
 	live_check(c, ex);
 }
 
@@ -424,7 +452,7 @@ static void finish(tf_conn *c, tf_exchange *ex, bool complete)
 	if (ex->su_live) {
 		if (ex->managed && !ex->cut) {
 			tf_streamuse_finish(&ex->su);
-			release(c, ex, tf_streamuse_fed(&ex->su));
+			release(c, ex, tf_streamuse_fed(&ex->su), NULL);
 			if (complete)
 				tf_buf_append_str(&c->inject, "0\r\n\r\n");
 		}
@@ -487,17 +515,33 @@ bool tf_exchange_cut_of(tf_conn *c, tf_exchange *ex, uint64_t have, uint64_t *ke
 	if (!ex->cut_due && live_due(ex, ex->cut_why, sizeof(ex->cut_why)))
 		ex->cut_due = true;
 	/* The app must not be left inside an event: while it has part of one,
-	 * the stream goes on to the end of that event. */
-	if (!ex->cut_due || tf_streamuse_boundary(&ex->su) < have)
+	 * the stream goes on to the end of that event. An edited stream is
+	 * only ever given whole events (have counts edited octets). */
+	if (!ex->cut_due || (!ex->h2_hide && tf_streamuse_boundary(&ex->su) < have))
 		return false;
 	if (tf_streamuse_terminator(&ex->su, "budget_exceeded", ex->cut_why, event) != 0) {
 		tf_buf_reset(event);
 		return false;
 	}
-	*keep = tf_streamuse_boundary(&ex->su);
+	*keep = ex->h2_hide ? have : tf_streamuse_boundary(&ex->su);
 	ex->cut = true;
 	ex->cut_reset = true;
 	note_cut(ex, ex->cut_why, "");
+	return true;
+}
+
+bool tf_exchange_edit_of(tf_conn *c, tf_exchange *ex, bool end, tf_buf *out, uint64_t *held)
+{
+	if (!ex->h2_hide)
+		return false;
+	if (!out)
+		return true;
+	if (!ex->cut) {
+		if (end)
+			tf_streamuse_finish(&ex->su);
+		release(c, ex, end ? tf_streamuse_fed(&ex->su) : decided(ex), out);
+	}
+	*held = ex->held.len;
 	return true;
 }
 

@@ -64,6 +64,8 @@ typedef struct tf_exchange {
 	bool have_drop;
 	bool cut;           /* ended by enforcement: the server's rest is discarded */
 	bool h2_cuttable;   /* an HTTP/2 stream the layer may cut (tf_exchange_cut_of) */
+	bool h2_hide;       /* an HTTP/2 stream hide_usage edits (tf_exchange_edit_of): its
+			     * payload is held and released as for a managed one */
 	bool cut_due;       /* HTTP/2: a cut was decided, waiting for an event boundary */
 	bool cut_reset;     /* HTTP/2: cut, and the server told to stop (RST_STREAM); what
 			     * it still had in flight is read (not delivered) and booked */
@@ -98,7 +100,8 @@ void tf_exchange_response_end(struct tf_conn *c);
  * HTTP/2 answers streams in any order: the same steps for one given
  * exchange (from tf_exchange_open). A stream's body is never managed there
  * (its DATA frames reach the app as the server sent them; usage is still
- * read from its events). tf_exchange_end_of unlinks ex and settles it;
+ * read from its events; a usage chunk to hide is cut out by the layer,
+ * tf_exchange_edit_of). tf_exchange_end_of unlinks ex and settles it;
  * complete says its whole response was read. tf_exchange_blocked books a
  * BLOCK-decided ex whose answer the caller delivers itself, then unlinks
  * and frees it.
@@ -116,6 +119,14 @@ void tf_exchange_end_of(struct tf_conn *c, tf_exchange *ex, bool complete);
  */
 bool tf_exchange_cut_of(struct tf_conn *c, tf_exchange *ex, uint64_t have, uint64_t *keep,
 			tf_buf *event);
+/*
+ * HTTP/2 editing (the layer's response_edit, h2.h "Edit"): a stream whose
+ * usage chunk must be hidden (hide_usage, uncoded, no stated length) is
+ * edited. out == NULL: whether ex is. Otherwise appends to out the payload
+ * now decided (whole events, without the drop spans; everything when end),
+ * and *held the payload octets still held. After a cut, gives nothing.
+ */
+bool tf_exchange_edit_of(struct tf_conn *c, tf_exchange *ex, bool end, tf_buf *out, uint64_t *held);
 void tf_exchange_blocked(struct tf_conn *c, tf_exchange *ex);
 /* The server's bytes now being read are not for the app: a stand-in's
  * reply, or the body of a managed stream (delivered re-chunked instead). */

@@ -64,6 +64,8 @@ struct stream {
 	bool cut_srv_done;  /* ...and the server can send nothing more on it */
 	bool cut_fin;       /* ...and the app has its END_STREAM (or reset the stream) */
 	uint32_t cut_ping;  /* the PING sent after our RST_STREAM; 0: not yet */
+	bool edit;          /* the content is edited (ops.response_edit) */
+	uint64_t edit_pending; /* server DATA octets neither given to the app nor credited */
 };
 
 enum mode {
@@ -75,6 +77,7 @@ enum mode {
 	M_QUEUE,   /* outbound DATA of a stream being forwarded as it comes */
 	M_INHOLD,  /* inbound DATA of a watched stream, held until the frame is whole */
 	M_SWALLOW, /* inbound DATA of a cut stream: never shown to the app */
+	M_EDIT,    /* inbound DATA of an edited stream: the caller gives the content */
 };
 
 enum block_kind { B_REQ, B_TRL, B_DISCARD, B_RESP, B_OTHER };
@@ -135,7 +138,7 @@ struct tf_h2 {
 	tf_buf *ts, *ta;
 	int err;
 	/* scratch */
-	tf_buf text, dmsg, hblock, frames, inframe, event;
+	tf_buf text, dmsg, hblock, frames, inframe, event, edited;
 	tf_hlist dfields;
 	tf_h1_head *view;
 	tf_h2_stats st;
@@ -698,6 +701,79 @@ static void cut_pings_acked(tf_h2 *h, uint32_t ctr)
 	for (struct stream *s = h->streams; s; s = s->next)
 		if (s->cut && s->cut_ping && !s->cut_srv_done && (int32_t)(ctr - s->cut_ping) >= 0)
 			cut_done(h, s, false, false);
+}
+
+/* Content for the app on an edited stream, in frames it always accepts;
+ * fin: END_STREAM on the last (an empty frame when there is no content). */
+static void edit_give(tf_h2 *h, struct stream *s, const uint8_t *p, size_t n, bool fin)
+{
+	size_t off = 0;
+
+	do {
+		size_t k = n - off > TF_H2F_DEFAULT_MAX_FRAME ? TF_H2F_DEFAULT_MAX_FRAME : n - off;
+		bool last = off + k == n;
+
+		if (!k && !fin)
+			return;
+		tf_buf_reset(&h->frames);
+		if (tf_h2f_put(&h->frames, TF_H2F_DATA, last && fin ? TF_H2F_END_STREAM : 0, s->id,
+			       p ? p + off : NULL, k) == 0)
+			emit_app(h, h->frames.data, h->frames.len);
+		h->st.edited++;
+		off += k;
+	} while (off < n);
+	h->app_recv -= (int64_t)n;
+	s->app_recv -= (int64_t)n;
+	s->resp_have += n;
+	s->edit_pending -= n < s->edit_pending ? n : s->edit_pending;
+}
+
+/* Server octets the app will never get on a stream that goes on: credited
+ * back on the connection and, while the server may still send, the stream. */
+static void edit_credit(tf_h2 *h, struct stream *s, uint64_t n, bool stream_too)
+{
+	while (n) {
+		uint32_t k = n > TF_H2F_MAX_WINDOW ? TF_H2F_MAX_WINDOW : (uint32_t)n;
+
+		tf_buf_reset(&h->frames);
+		if (tf_h2f_put_window_update(&h->frames, 0, k) == 0 &&
+		    (!stream_too || tf_h2f_put_window_update(&h->frames, s->id, k) == 0))
+			emit_srv(h, h->frames.data, h->frames.len);
+		h->st.hidden_octets += k;
+		n -= k;
+	}
+}
+
+/*
+ * The end of a server DATA frame of len octets on an edited stream (len 0:
+ * trailers are coming, so everything held goes first). end: the server
+ * sends no more content; fin: the app's stream ends with it.
+ */
+static void edit_end(tf_h2 *h, struct stream *s, uint32_t len, bool end, bool fin)
+{
+	uint64_t held = 0, keep = 0;
+	bool cut;
+
+	s->edit_pending += len;
+	tf_buf_reset(&h->edited);
+	tf_buf_reset(&h->event);
+	h->ops.response_edit(h->ops.ctx, s->user, end, &h->edited, &held);
+	cut = !end && h->ops.response_cut &&
+	      h->ops.response_cut(h->ops.ctx, s->user, s->resp_have + h->edited.len, &keep, &h->event);
+	edit_give(h, s, h->edited.data, h->edited.len, fin && !cut);
+	if (cut) {
+		uint64_t rest = s->edit_pending;
+
+		s->edit_pending = 0;
+		start_cut(h, s, NULL, 0, (uint32_t)(rest > UINT32_MAX ? UINT32_MAX : rest), false);
+		return;
+	}
+	if (held > s->edit_pending)
+		held = s->edit_pending;
+	edit_credit(h, s, s->edit_pending - held, !end && !s->reset);
+	s->edit_pending = held;
+	if (end)
+		s->edit = false;
 }
 
 static void decide(tf_h2 *h, struct stream *s)
@@ -1371,6 +1447,7 @@ static void out_piece(tf_h2 *h, const uint8_t *p, size_t n)
 		return;
 	case M_INHOLD:
 	case M_SWALLOW:
+	case M_EDIT:
 		return; /* inbound only */
 	}
 }
@@ -1469,6 +1546,8 @@ static void in_block_done(tf_h2 *h)
 			if (h->view->status >= 200 || h->view->status == 101) {
 				s->resp_started = true;
 				h->ops.response_head(h->ops.ctx, s->user, h->view);
+				s->edit = h->ops.response_edit && !d->blk_end_stream &&
+					  h->ops.response_edit(h->ops.ctx, s->user, false, NULL, NULL);
 			}
 		} else {
 			tf_log(TF_LOG_WARN, "h2: stream %u: a response head we cannot read; its call "
@@ -1563,6 +1642,12 @@ static void in_rst_end(tf_h2 *h)
 	emit_app(h, h->in.col, 4);
 	if (!s || (s->st != S_FWD && s->st != S_PASS))
 		return;
+	if (s->edit) {
+		/* What was held for the app is gone with the stream. */
+		edit_credit(h, s, s->edit_pending, false);
+		s->edit_pending = 0;
+		s->edit = false;
+	}
 	resp_ended(h, s, false);
 	adjust(h, -(int64_t)(s->body.len - s->sent));
 	s->sent = s->body.len;
@@ -1619,6 +1704,10 @@ static void in_begin(tf_h2 *h)
 			d->mode = M_SWALLOW;
 			return;
 		}
+		if (s && s->edit && s->tracked && !h->resp_broken) {
+			d->mode = M_EDIT;
+			return;
+		}
 		if (s && s->tracked && s->resp_started && h->ops.response_cut && !h->resp_broken &&
 		    f->len <= HOLD_CAP) {
 			/* Held whole, so that a cut can end it at an event boundary. */
@@ -1628,6 +1717,8 @@ static void in_begin(tf_h2 *h)
 		}
 		break;
 	case TF_H2F_HEADERS:
+		if (s && s->edit && s->tracked && !h->resp_broken)
+			edit_end(h, s, 0, true, false);
 		setup_content(d, (f->flags & TF_H2F_PRIORITY_FLAG) ? 5 : 0);
 		in_resp_block_begin(h, s && s->tracked && !s->resp_started ? B_RESP : B_OTHER);
 		break;
@@ -1692,7 +1783,7 @@ static void in_piece(tf_h2 *h, const uint8_t *p, size_t n)
 		d->mode = M_PASS;
 		d->mid = true;
 	}
-	if (d->mode != M_INHOLD && d->mode != M_SWALLOW)
+	if (d->mode != M_INHOLD && d->mode != M_SWALLOW && d->mode != M_EDIT)
 		emit_app(h, p, n);
 	if (d->inspect)
 		collect(d, p, n);
@@ -1730,6 +1821,14 @@ static void in_data_end(tf_h2 *h)
 		credit_server(h, f->len);
 		if (end && s)
 			cut_done(h, s, true, false);
+		return;
+	}
+	if (d->mode == M_EDIT) {
+		if (!s)
+			return;
+		edit_end(h, s, f->len, end, end);
+		if (end && !s->cut)
+			resp_ended(h, s, true);
 		return;
 	}
 	if (d->mode == M_INHOLD) {
@@ -1835,6 +1934,7 @@ tf_h2 *tf_h2_new(const tf_h2_ops *ops, const tf_h2_limits *limits)
 	tf_buf_init(&h->pend_app, 4 << 20);
 	tf_buf_init(&h->inframe, HOLD_CAP);
 	tf_buf_init(&h->event, (size_t)1 << 20);
+	tf_buf_init(&h->edited, (size_t)32 << 20);
 	h->goaway_last = NO_GOAWAY;
 	h->app_win = h->srv_win = h->app_recv = TF_H2F_DEFAULT_WINDOW;
 	h->srv_initial = h->app_initial = TF_H2F_DEFAULT_WINDOW;
@@ -1861,6 +1961,7 @@ void tf_h2_free(tf_h2 *h)
 	tf_buf_free(&h->pend_app);
 	tf_buf_free(&h->inframe);
 	tf_buf_free(&h->event);
+	tf_buf_free(&h->edited);
 	free(h->view);
 	free(h);
 }

@@ -91,6 +91,23 @@
  *   or WINDOW_UPDATE for a cut stream stays with us (the server already
  *   forgot the stream).
  *
+ * Edit (ops.response_edit). A stream whose content the app must read
+ *   changed (a usage chunk we asked for, hidden) reaches the app as DATA
+ *   frames of ours: the server's frames are read whole, their content goes
+ *   to the caller, and what it gives back is sent in frames of at most
+ *   16 KiB (legal whatever the app's SETTINGS), END_STREAM on the last (an
+ *   empty one when nothing is left). Octets the app will never get (what
+ *   the caller dropped, padding) are credited back to the server at once,
+ *   with a WINDOW_UPDATE on the connection and on the stream (it stays
+ *   open; the app acknowledges only what it received). Octets the caller
+ *   holds (the rest of an unfinished event) are counted by the server's
+ *   windows until given or dropped: an event larger than the stream window
+ *   would stall it (real events are well under 1 KiB; known limit). Since
+ *   the app is always sent no more than the server was, both of the app's
+ *   receive windows stay within what the server believes. Trailers first
+ *   flush what is held. A cut of an edited stream (response_cut: have and
+ *   keep count the octets the app got) credits what is held with the rest.
+ *
  * Failure. Malformed app output after the preface (framing, a header block
  *   that does not decode) ends the connection as a server would: GOAWAY to
  *   both sides and nothing more forwarded (raw pass-through is impossible
@@ -176,6 +193,18 @@ typedef struct tf_h2_ops {
 	 * above for what follows.
 	 */
 	bool (*response_cut)(void *ctx, void *user, uint64_t have, uint64_t *keep, tf_buf *event);
+	/*
+	 * Editing (optional: NULL, never). Asked with out == NULL right after
+	 * response_head: true when the stream's content is edited (see "Edit"
+	 * above); the answer holds for the stream's life. Then asked at the end
+	 * of each of its DATA frames, after the frame's content went to
+	 * response_data (and before response_end or response_cut): appends to
+	 * out (scratch, empty on entry) the content the app gets now in place
+	 * of what it was sent, and sets *held to the content octets received
+	 * that are neither given nor dropped yet (they come in a later answer).
+	 * end: nothing more will be received; give everything. Returns true.
+	 */
+	bool (*response_edit)(void *ctx, void *user, bool end, tf_buf *out, uint64_t *held);
 } tf_h2_ops;
 
 typedef struct tf_h2_limits {
@@ -215,6 +244,7 @@ typedef struct tf_h2_stats {
 	uint64_t requests, forwarded, rewritten, blocked, refused;
 	uint64_t grants, granted_octets, wake_pings;
 	uint64_t cut, swallowed_octets; /* streams cut; server DATA octets never shown */
+	uint64_t edited, hidden_octets; /* edited DATA frames; octets of them never shown */
 	int64_t debt, owed;
 	size_t live_streams, held_octets, waiting_octets;
 	bool app_broken, server_broken, passthrough, policing;

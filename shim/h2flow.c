@@ -109,8 +109,8 @@ static void rewrite(tf_conn *c, const tf_h2_req *rq, tf_exchange *ex, tf_h2_deci
 		r = tf_h2msg_request_from_text((const char *)d->msg->data, res.head_len, rq->host_added,
 					       rq->fields, d->fields);
 	if (r == 0) {
-		/* No HTTP/2 stream is managed (exchange.h): a usage chunk we
-		 * asked for stays visible; the call is booked exactly. */
+		/* The usage chunk we asked for is cut out of what the app
+		 * reads (tf_exchange_edit_of); the call is booked exactly. */
 		ex->hide_usage = res.usage_added;
 		d->verdict = TF_H2V_REWRITE;
 		d->body = d->msg->data + res.head_len;
@@ -184,6 +184,11 @@ static void on_response_end(void *ctx, void *user, bool complete)
 	tf_exchange_end_of(ctx, user, complete);
 }
 
+static bool on_response_edit(void *ctx, void *user, bool end, tf_buf *out, uint64_t *held)
+{
+	return tf_exchange_edit_of(ctx, user, end, out, held);
+}
+
 static bool on_response_cut(void *ctx, void *user, uint64_t have, uint64_t *keep, tf_buf *event)
 {
 	return tf_exchange_cut_of(ctx, user, have, keep, event);
@@ -217,7 +222,7 @@ static void caps(tf_conn *c)
 void tf_h2flow_detect(tf_conn *c, const uint8_t *p, size_t n)
 {
 	static const tf_h2_ops proto = { NULL, on_request, on_response_head, on_response_data,
-					 on_response_end, on_response_cut };
+					 on_response_end, on_response_cut, on_response_edit };
 	tf_h2_ops ops = proto;
 
 	if (c->proto_known)

@@ -26,6 +26,7 @@ block is answered and the connection goes on.
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -356,6 +357,55 @@ def t_curl(tap):
         check_accounting(tap, g, "curl h2", billed, None, g.calls())
 
 
+def normalise(sse):
+    """What differs between two runs of the same stream (test_streaming.py)."""
+    sse = re.sub(rb'"created":\d+', b'"created":0', sse)
+    return re.sub(rb'"id":"chatcmpl-[^"]*"', b'"id":"X"', sse)
+
+
+def t_curl_stream_hide(tap):
+    """An Azure streaming chat that did not ask for usage: TokenFence adds
+    include_usage (the call is booked exactly from the stream) and cuts the
+    usage chunk and the "usage":null members out of the DATA frames, so curl
+    writes byte for byte what it writes without TokenFence."""
+    curl_ok(tap)
+    with Guard("--http2", "--pace-ms", "0") as g:
+        body = json.dumps({"messages": [{"role": "user", "content": "tell me a story"}],
+                           "max_tokens": 300, "stream": True})
+        url = ("%s/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+               % g.azure_url)
+
+        def fetch(env, name):
+            out = os.path.join(g.dir, name)
+            p = subprocess.run(["curl", "--http2", "-sS", "-N", "-H", "Content-Type: application/json",
+                                "-H", "api-key: " + emumod.AZURE_KEY, "--data-binary", body,
+                                "-o", out, "-w", "%{http_code} %{http_version}", url],
+                               env=env, capture_output=True, text=True, timeout=120)
+            with open(out, "rb") as f:
+                return p, f.read()
+
+        p0, without = fetch(g.plain_env(), "without.sse")
+        p1, with_ = fetch(g.preload_env(), "with.sse")
+        tap.eq((p0.stdout, p1.stdout), ("200 2", "200 2"),
+               "curl stream: both transfers spoke HTTP/2 and got 200")
+        tap.check(without.count(b"data: ") > 20 and b'"usage"' not in without,
+                  "curl stream: the stream without TokenFence has no usage", without[-400:])
+        tap.check(b'"usage"' not in with_, "curl stream: no usage reaches curl", with_[-600:])
+        tap.check(normalise(with_) == normalise(without),
+                  "curl stream: curl wrote byte for byte the stream it asked for",
+                  "without %d bytes, with %d\n%r\n%r" % (len(without), len(with_), without[-300:],
+                                                         with_[-300:]))
+        billed = g.billed(2)
+        tap.eq(len(billed), 2, "curl stream: the emulator billed both calls")
+        guard.wait_until(lambda: len(g.calls()) >= 1, timeout=5)
+        calls = g.calls()
+        tap.eq([c.get("tokenfence.usage_source") for c in calls], ["stream"],
+               "curl stream: booked from the stream's usage chunk")
+        check_accounting(tap, g, "curl h2 stream", billed[1:], None, calls)
+        if tap.failed:
+            tap.note(g.shim_log()[-3000:])
+
+
 # ---- bad input: raw HTTP/2 servers ------------------------------------------------------
 
 def frame(ftype, flags, sid, payload=b""):
@@ -550,6 +600,7 @@ CASES = {
     "sdk-downgrade": t_sdk_downgrade,
     "downgrade-alpn": t_downgrade_alpn,
     "curl": t_curl,
+    "curl-stream-hide": t_curl_stream_hide,
     "bad-server-garbage": t_bad_server_garbage,
     "bad-server-big-headers": t_bad_server_big_headers,
     "bad-server-no-window-update": t_bad_server_no_window_update,

@@ -5,12 +5,14 @@
  * preface first; bit 2: give the server's side an empty SETTINGS first;
  * bit 3: live enforcement cuts every watched stream as soon as it is asked;
  * bits 4-5: the first decision, then they rotate forward / block / rewrite /
- * drop). Byte 1: seed for how records are split, and how much of the frame
+ * drop; bit 6: every watched stream is edited: each answer gives half of
+ * what is pending, drops a quarter, holds the rest; everything at the end). Byte 1: seed for how records are split, and how much of the frame
  * at hand a cut keeps. Then records:
  * [direction (bit 0: 0 app, 1 server)] [length] [bytes...].
  * Invariants: every tracked stream gets exactly one response_end, response
  * callbacks only for open streams, a
- * cut asked about at most once per stream and only within what was shown, live streams and held octets within the
+ * cut asked about at most once per stream and only within what was shown,
+ * edits only for open streams, live streams and held octets within the
  * layer's limits, debt and owed credit never negative; nothing leaks (ASan).
  */
 #include "fuzz.h"
@@ -27,8 +29,9 @@ typedef struct run {
 	int ended[MAX_USERS];
 	uint64_t shown[MAX_USERS];
 	bool cut[MAX_USERS];
+	uint64_t handled[MAX_USERS]; /* edited: octets given or dropped */
 	size_t nusers;
-	bool cutting;
+	bool cutting, editing;
 	uint8_t keep;
 } run;
 
@@ -103,6 +106,32 @@ static bool on_cut(void *ctx, void *user, uint64_t have, uint64_t *keep, tf_buf 
 	return tf_buf_append_str(event, "{\"message\":\"TokenFence: budget exceeded: fuzz\"}") == 0;
 }
 
+static bool on_edit(void *ctx, void *user, bool end, tf_buf *out, uint64_t *held)
+{
+	static const uint8_t fill[256] = { 'e' };
+	run *r = ctx;
+	size_t i = user_index(r, user);
+	uint64_t pending, give;
+
+	FUZZ_CHECK(!r->ended[i]);
+	if (!r->editing)
+		return false;
+	if (!out)
+		return true;
+	FUZZ_CHECK(out->len == 0 && r->handled[i] <= r->shown[i]);
+	pending = r->shown[i] - r->handled[i];
+	give = end ? pending : pending / 2;
+	for (uint64_t k = give; k;) {
+		size_t n = k < sizeof(fill) ? (size_t)k : sizeof(fill);
+
+		FUZZ_CHECK(tf_buf_append(out, fill, n) == 0);
+		k -= n;
+	}
+	r->handled[i] += end ? pending : give + pending / 4;
+	*held = r->shown[i] - r->handled[i];
+	return true;
+}
+
 static void on_end(void *ctx, void *user, bool complete)
 {
 	run *r = ctx;
@@ -117,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t settings[TF_H2F_HEADER_LEN] = { 0, 0, 0, TF_H2F_SETTINGS, 0, 0, 0, 0, 0 };
 	run r = { 0 };
-	tf_h2_ops ops = { &r, on_request, on_head, on_data, on_end, on_cut };
+	tf_h2_ops ops = { &r, on_request, on_head, on_data, on_end, on_cut, on_edit };
 	tf_h2_limits lim = { 8, 1 << 16, 1 << 17, 4096, 32, 1 << 18 };
 	tf_buf to_server, to_app;
 	tf_h2_stats st;
@@ -130,6 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tf_log_setup("off", 0);
 	r.verdict = (data[0] >> 4) & 3;
 	r.cutting = data[0] & 8;
+	r.editing = data[0] & 64;
 	r.keep = data[1];
 	h = tf_h2_new(&ops, &lim);
 	FUZZ_CHECK(h != NULL);

@@ -21,6 +21,7 @@
 #include "h2.h"
 #include "h2frame.h"
 #include "h2msg.h"
+#include "streamuse.h"
 #include "synth.h"
 
 #define MAXR 64
@@ -55,6 +56,14 @@ typedef struct track {
 	bool ended;
 	bool cut;     /* the cut callback said so */
 	uint64_t keep; /* ...keeping this many octets for the app */
+	/* "/hide": the usage chunk is cut out as the shim does (exchange.c),
+	 * with streamuse's drop spans */
+	bool hide;
+	tf_streamuse su;
+	tf_buf held;       /* content from `released` on */
+	uint64_t released;
+	tf_su_span drop;
+	bool have_drop;
 } track;
 
 typedef struct harness {
@@ -74,6 +83,7 @@ typedef struct harness {
 	 * keeping cut_keep octets of the frame at hand (0: never cut) */
 	size_t cut_after, cut_keep;
 	bool srv_trailers; /* the server ends responses with (indexed) trailers */
+	size_t srv_frame;  /* the server's DATA frames carry at most this (0: as nghttp2 likes) */
 	int srv_rst;
 	uint32_t srv_rst_code;
 	/* what the decision saw */
@@ -147,8 +157,10 @@ static void on_request(void *ctx, const tf_h2_req *rq, tf_h2_decision *d)
 		return;
 	}
 	d->verdict = TF_H2V_FORWARD;
-	if (hs->ntrack < MAXR)
+	if (hs->ntrack < MAXR) {
 		d->user = &hs->tracks[hs->ntrack++];
+		((track *)d->user)->hide = strstr(hs->last_target, "/hide") != NULL;
+	}
 }
 
 static void on_resp_head(void *ctx, void *user, const tf_h1_head *h)
@@ -157,11 +169,64 @@ static void on_resp_head(void *ctx, void *user, const tf_h1_head *h)
 
 	t->heads++;
 	t->status = h->status;
+	if (t->hide) {
+		cr_assert_eq(tf_streamuse_init(&t->su, "ChatCompletions", 0, TF_SU_HIDE_USAGE_CHUNK), 0);
+		tf_buf_init(&t->held, 4 << 20);
+	}
 }
 
 static void on_resp_data(void *ctx, void *user, const uint8_t *p, size_t n)
 {
-	((track *)user)->bytes += n;
+	track *t = user;
+
+	t->bytes += n;
+	if (t->hide) {
+		tf_streamuse_feed(&t->su, p, n);
+		cr_assert_eq(tf_buf_append(&t->held, p, n), 0);
+	}
+}
+
+/* Content [released, upto) without the drop spans, to out. */
+static void hide_release(track *t, uint64_t upto, tf_buf *out)
+{
+	while (t->released < upto) {
+		uint64_t end = upto, to;
+
+		if (!t->have_drop)
+			t->have_drop = tf_streamuse_next_drop(&t->su, &t->drop);
+		if (t->have_drop && t->drop.start < upto)
+			end = t->drop.start > t->released ? t->drop.start : t->released;
+		cr_assert_eq(tf_buf_append(out, t->held.data, (size_t)(end - t->released)), 0);
+		to = end;
+		if (t->have_drop && t->drop.start < upto && end == t->drop.start) {
+			to = t->drop.end;
+			t->have_drop = false;
+		}
+		tf_buf_consume(&t->held, (size_t)(to - t->released));
+		t->released = to;
+		if (end == upto && to == upto)
+			break;
+	}
+}
+
+static bool on_resp_edit(void *ctx, void *user, bool end, tf_buf *out, uint64_t *held)
+{
+	track *t = user;
+	uint64_t upto;
+
+	cr_assert(!t->ended, "asked to edit a stream whose call ended");
+	if (!t->hide)
+		return false;
+	if (!out)
+		return true;
+	if (end)
+		tf_streamuse_finish(&t->su);
+	upto = tf_streamuse_boundary(&t->su);
+	if (tf_streamuse_safe_prefix(&t->su) < upto)
+		upto = tf_streamuse_safe_prefix(&t->su);
+	hide_release(t, end ? tf_streamuse_fed(&t->su) : upto, out);
+	*held = t->held.len;
+	return true;
 }
 
 #define CUT_EVENT "{\"error\":\"TokenFence: budget exceeded: test\"}"
@@ -190,6 +255,10 @@ static void on_resp_end(void *ctx, void *user, bool complete)
 	t->ended = true;
 	t->ends++;
 	t->complete += complete;
+	if (t->hide) {
+		tf_streamuse_free(&t->su);
+		tf_buf_free(&t->held);
+	}
 }
 
 /* ---- nghttp2 client (the app) ---- */
@@ -327,6 +396,8 @@ static ssize_t srv_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t le
 
 	if (n > len)
 		n = len;
+	if (H.srv_frame && n > H.srv_frame)
+		n = H.srv_frame;
 	memcpy(buf, r->resp.data + r->resp_off, n);
 	r->resp_off += n;
 	if (r->resp_off == r->resp.len) {
@@ -345,6 +416,34 @@ static ssize_t srv_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t le
 	return (ssize_t)n;
 }
 
+/*
+ * An Azure chat stream as it comes with include_usage added: every chunk
+ * has "usage":null, and a usage chunk comes before [DONE]. app (when not
+ * NULL) gets the stream the app asked for: without either. n chunks.
+ */
+static void sse_with_usage(tf_buf *srv, tf_buf *app, size_t n)
+{
+	static const char first[] = "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\","
+				    "\"object\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0}]%s}\n\n";
+	static const char chunk[] = "data: {\"choices\":[{\"delta\":{\"content\":\"t%zu \"},"
+				    "\"finish_reason\":null,\"index\":0}],\"id\":\"c1\"%s}\n\n";
+	static const char usage[] = "data: {\"choices\":[],\"id\":\"c1\",\"usage\":{\"completion_tokens\":"
+				    "%zu,\"prompt_tokens\":9,\"total_tokens\":%zu}}\n\n";
+
+	tf_buf_printf(srv, first, ",\"usage\":null");
+	if (app)
+		tf_buf_printf(app, first, "");
+	for (size_t i = 0; i < n; i++) {
+		tf_buf_printf(srv, chunk, i, ",\"usage\":null");
+		if (app)
+			tf_buf_printf(app, chunk, i, "");
+	}
+	tf_buf_printf(srv, usage, n, n + 9);
+	tf_buf_append_str(srv, "data: [DONE]\n\n");
+	if (app)
+		tf_buf_append_str(app, "data: [DONE]\n\n");
+}
+
 static void respond(nghttp2_session *s, sreq *r)
 {
 	char n[32], len[32], rid[320];
@@ -353,7 +452,10 @@ static void respond(nghttp2_session *s, sreq *r)
 
 	snprintf(n, sizeof(n), "%zu", r->body.len);
 	snprintf(rid, sizeof(rid), "req-%08d-%s", ++counter, r->path);
-	tf_buf_printf(&r->resp, "path=%s body=%zu;", r->path, r->body.len);
+	if (strstr(r->path, "/hide"))
+		sse_with_usage(&r->resp, NULL, r->resp_size);
+	else
+		tf_buf_printf(&r->resp, "path=%s body=%zu;", r->path, r->body.len);
 	while (r->resp.len < r->resp_size)
 		tf_buf_append_str(&r->resp, "0123456789abcdef");
 	snprintf(len, sizeof(len), "%zu", r->resp.len);
@@ -403,7 +505,7 @@ static void setup_sessions(const nghttp2_settings_entry *cli_set, size_t ncli,
 			   const nghttp2_settings_entry *srv_set, size_t nsrv)
 {
 	static const tf_h2_ops ops = { &H, on_request, on_resp_head, on_resp_data, on_resp_end,
-				       on_resp_cut };
+				       on_resp_cut, on_resp_edit };
 	nghttp2_session_callbacks *cb;
 	nghttp2_option *opt;
 	size_t split = H.split;
@@ -912,6 +1014,71 @@ ParameterizedTest(size_t *split, h2, cut_with_trailers_in_flight)
 	check_clean();
 }
 
+/* Server frame sizes and split sizes for the hidden usage chunk. */
+typedef struct hide_case {
+	size_t frame, split;
+} hide_case;
+
+ParameterizedTestParameters(h2, hide_usage_chunk)
+{
+	static hide_case cases[] = { { 0, 0 }, { 1, 0 }, { 7, 100 }, { 33, 1 }, { 100, 7 },
+				     { 1000, 0 }, { 4000, 100 } };
+
+	return cr_make_param_array(hide_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/*
+ * An Azure chat stream with the usage chunk TokenFence asked for, edited
+ * (h2.h "Edit"): the app gets exactly the stream it asked for, in legal
+ * frames (nghttp2 checks), ended; every octet taken out is credited to the
+ * server on the connection (check_clean) and on the stream: the app's
+ * stream window is 4 KiB and far more than that is taken out, so without
+ * stream credit the server would stall. A second stream, plain, works.
+ */
+ParameterizedTest(hide_case *hc, h2, hide_usage_chunk)
+{
+	static const nghttp2_settings_entry small[] = { { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4096 } };
+	static const char path[] = "/openai/deployments/gpt/chat/completions/hide/stream";
+	tf_buf want, srv;
+	creq *c, *c2;
+	tf_h2_stats st;
+
+	H.split = hc->split;
+	setup_sessions(small, 1, NULL, 0);
+	H.srv_frame = hc->frame;
+	tf_buf_init(&want, 0);
+	tf_buf_init(&srv, 0);
+	sse_with_usage(&srv, &want, 1000);
+	c = submit("POST", path, "{}", 2, 1000, 0);
+	run();
+	cr_assert(c->closed && c->error_code == NGHTTP2_NO_ERROR, "stream not ended cleanly");
+	cr_assert_eq(c->status, 200);
+	cr_assert_eq(server_saw(path)->resp.len, srv.len);
+	cr_assert_eq(c->resp.len, want.len, "app got %zu, want %zu", c->resp.len, want.len);
+	cr_assert(memcmp(c->resp.data, want.data, want.len) == 0);
+	cr_assert(!memmem(c->resp.data, c->resp.len, "usage", 5));
+	cr_assert_eq(H.tracks[0].bytes, srv.len);
+	cr_assert_eq(H.tracks[0].complete, 1);
+	tf_h2_get_stats(H.h, &st);
+	cr_assert_eq(st.hidden_octets, srv.len - want.len);
+	cr_assert_gt(srv.len - want.len, 3 * 4096);
+	cr_assert_gt(st.edited, 0);
+	check_clean();
+
+	H.srv_frame = 0;
+	c2 = submit("POST", "/model/next/invoke", "{}", 2, 150000, 0);
+	run();
+	cr_assert(c2->closed && c2->error_code == NGHTTP2_NO_ERROR);
+	cr_assert_eq(c2->resp.len, server_saw("/model/next/invoke")->resp.len);
+	cr_assert(memcmp(c2->resp.data, server_saw("/model/next/invoke")->resp.data, c2->resp.len) == 0);
+	cr_assert_eq(H.tracks[1].complete, 1);
+	tf_h2_get_stats(H.h, &st);
+	cr_assert_eq(st.hidden_octets, srv.len - want.len);
+	check_clean();
+	tf_buf_free(&want);
+	tf_buf_free(&srv);
+}
+
 /* Our answers reach the app only after the server's SETTINGS (its preface). */
 Test(h2, answer_waits_for_server_preface)
 {
@@ -967,7 +1134,7 @@ Test(h2, server_garbage_passes_through)
 Test(h2, wrong_preface_passes_through)
 {
 	static const tf_h2_ops ops = { &H, on_request, on_resp_head, on_resp_data, on_resp_end,
-				       NULL };
+				       NULL, NULL };
 	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	tf_buf a, b;
 	tf_h2 *h = tf_h2_new(&ops, NULL);
