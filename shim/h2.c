@@ -765,6 +765,7 @@ static void edit_end(tf_h2 *h, struct stream *s, uint32_t len, bool end, bool fi
 		uint64_t rest = s->edit_pending;
 
 		s->edit_pending = 0;
+		s->edit = false;
 		start_cut(h, s, NULL, 0, (uint32_t)(rest > UINT32_MAX ? UINT32_MAX : rest), false);
 		return;
 	}
@@ -1717,7 +1718,7 @@ static void in_begin(tf_h2 *h)
 		}
 		break;
 	case TF_H2F_HEADERS:
-		if (s && s->edit && s->tracked && !h->resp_broken)
+		if (s && s->edit && !s->cut && s->tracked && !h->resp_broken)
 			edit_end(h, s, 0, true, false);
 		setup_content(d, (f->flags & TF_H2F_PRIORITY_FLAG) ? 5 : 0);
 		in_resp_block_begin(h, s && s->tracked && !s->resp_started ? B_RESP : B_OTHER);

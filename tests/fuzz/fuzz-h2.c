@@ -12,7 +12,7 @@
  * Invariants: every tracked stream gets exactly one response_end, response
  * callbacks only for open streams, a
  * cut asked about at most once per stream and only within what was shown,
- * edits only for open streams, live streams and held octets within the
+ * edits only for open streams not cut, live streams and held octets within the
  * layer's limits, debt and owed credit never negative; nothing leaks (ASan).
  */
 #include "fuzz.h"
@@ -113,7 +113,7 @@ static bool on_edit(void *ctx, void *user, bool end, tf_buf *out, uint64_t *held
 	size_t i = user_index(r, user);
 	uint64_t pending, give;
 
-	FUZZ_CHECK(!r->ended[i]);
+	FUZZ_CHECK(!r->ended[i] && !r->cut[i]);
 	if (!r->editing)
 		return false;
 	if (!out)

@@ -719,6 +719,7 @@ SPLITS(concurrent_streams_in_order)
 SPLITS(header_table_sizes)
 SPLITS(cut_mid_stream)
 SPLITS(cut_with_trailers_in_flight)
+SPLITS(hide_then_cut)
 
 TestSuite(h2, .fini = teardown);
 
@@ -1074,6 +1075,51 @@ ParameterizedTest(hide_case *hc, h2, hide_usage_chunk)
 	cr_assert_eq(H.tracks[1].complete, 1);
 	tf_h2_get_stats(H.h, &st);
 	cr_assert_eq(st.hidden_octets, srv.len - want.len);
+	check_clean();
+	tf_buf_free(&want);
+	tf_buf_free(&srv);
+}
+
+/* Live enforcement cuts an edited stream: the app has whole events of the
+ * stream it asked for, then our event and END_STREAM; what was held and what
+ * was in flight is credited; the next stream works. */
+ParameterizedTest(size_t *split, h2, hide_then_cut)
+{
+	static const char path[] = "/openai/deployments/gpt/chat/completions/hide/stream";
+	tf_buf want, srv;
+	creq *c, *c2;
+	tf_h2_stats st;
+	size_t keep;
+
+	H.split = *split;
+	setup_sessions(NULL, 0, NULL, 0);
+	H.srv_frame = 1000;
+	H.cut_after = 20000;
+	tf_buf_init(&want, 0);
+	tf_buf_init(&srv, 0);
+	sse_with_usage(&srv, &want, 3000);
+	c = submit("POST", path, "{}", 2, 3000, 0);
+	run();
+	cr_assert(c->closed && c->error_code == NGHTTP2_NO_ERROR, "stream not ended cleanly");
+	cr_assert(H.tracks[0].cut);
+	cr_assert_eq(H.srv_rst, 1, "the server got no RST_STREAM");
+	cr_assert_gt(c->resp.len, strlen(CUT_EVENT));
+	keep = c->resp.len - strlen(CUT_EVENT);
+	cr_assert_gt(keep, 10000);
+	cr_assert_lt(keep, want.len);
+	cr_assert(memcmp(c->resp.data, want.data, keep) == 0);
+	cr_assert(memcmp(c->resp.data + keep - 2, "\n\n", 2) == 0, "not at an event boundary");
+	cr_assert(memcmp(c->resp.data + keep, CUT_EVENT, strlen(CUT_EVENT)) == 0);
+	tf_h2_get_stats(H.h, &st);
+	cr_assert_eq(st.cut, 1);
+	check_clean();
+
+	H.cut_after = 0;
+	H.srv_frame = 0;
+	c2 = submit("POST", "/model/next/invoke", "{}", 2, 150000, 0);
+	run();
+	cr_assert(c2->closed && c2->error_code == NGHTTP2_NO_ERROR);
+	cr_assert_eq(c2->resp.len, server_saw("/model/next/invoke")->resp.len);
 	check_clean();
 	tf_buf_free(&want);
 	tf_buf_free(&srv);
