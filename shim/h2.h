@@ -122,7 +122,8 @@
  * Bounds: request header lists (64 KiB, 256 fields by default), a held body
  * per stream and per connection, live streams (past the cap a new stream
  * gets REFUSED_STREAM), our credit in advance, and the small control-frame
- * buffers. Responses are streamed, never buffered.
+ * buffers. Responses are streamed, never buffered, except a watched DATA
+ * frame (64 KiB at most) and what the caller of an edited stream holds.
  *
  * Pure: no TLS, no threads, no globals; the caller serialises calls.
  */
