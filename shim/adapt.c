@@ -1,6 +1,8 @@
 #include "adapt.h"
+#include "jsonscan.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,96 +134,217 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
+/*
+ * What the request side reads from a JSON body, read once (on a tape, or
+ * in a DOM when the tape cannot take the body): whether it is an object,
+ * "stream": true, the model it names, and every output-limit field any API
+ * uses (a non-negative integer, else absent).
+ */
+enum {
+	L_MAX_TOKENS,
+	L_MAX_TOKENS_TO_SAMPLE,
+	L_MAX_GEN_LEN,
+	L_MAXTOKENS,
+	L_MAX_NEW_TOKENS,
+	L_MAX_COMPLETION_TOKENS,
+	L_MAX_OUTPUT_TOKENS,
+	L_TGC_MAXTOKENCOUNT,
+	L_IC_MAXTOKENS,
+	L_IC_MAX_NEW_TOKENS,
+	L_COUNT
+};
+
+static const struct {
+	const char *a, *b; /* body.a, or body.a.b */
+} limit_keys[L_COUNT] = {
+	[L_MAX_TOKENS] = { "max_tokens", NULL },
+	[L_MAX_TOKENS_TO_SAMPLE] = { "max_tokens_to_sample", NULL },
+	[L_MAX_GEN_LEN] = { "max_gen_len", NULL },
+	[L_MAXTOKENS] = { "maxTokens", NULL },
+	[L_MAX_NEW_TOKENS] = { "max_new_tokens", NULL },
+	[L_MAX_COMPLETION_TOKENS] = { "max_completion_tokens", NULL },
+	[L_MAX_OUTPUT_TOKENS] = { "max_output_tokens", NULL },
+	[L_TGC_MAXTOKENCOUNT] = { "textGenerationConfig", "maxTokenCount" },
+	[L_IC_MAXTOKENS] = { "inferenceConfig", "maxTokens" },
+	[L_IC_MAX_NEW_TOKENS] = { "inferenceConfig", "max_new_tokens" },
+};
+
+/* Models named longer than this are read from the DOM. */
+#define BODY_MODEL_MAX 512
+
+typedef struct body_facts {
+	bool json;   /* the body is JSON */
+	bool object; /* ... and an object */
+	bool stream;
+	const char *model; /* NULL: none; points into model_buf or the DOM */
+	size_t model_len;
+	bool has[L_COUNT];
+	uint64_t limit[L_COUNT];
+	char model_buf[BODY_MODEL_MAX];
+} body_facts;
+
+static const char *const model_keys[] = { "modelId", "model", "foundationModel" };
+
+static void facts_from_dom(const tf_json_value *b, body_facts *f)
+{
+	const tf_json_value *s;
+
+	f->json = b != NULL;
+	f->object = b && b->type == TF_JSON_OBJECT;
+	if (!f->object)
+		return;
+	s = tf_json_get(b, "stream");
+	f->stream = s && s->type == TF_JSON_TRUE;
+	for (size_t i = 0; i < 3; i++) {
+		const tf_json_value *v = tf_json_get(b, model_keys[i]);
+		if (v && v->type == TF_JSON_STRING) {
+			f->model = v->u.str.s;
+			f->model_len = v->u.str.len;
+			break;
+		}
+	}
+	for (size_t i = 0; i < L_COUNT; i++)
+		f->has[i] = limit_keys[i].b ? u64_at(b, limit_keys[i].a, limit_keys[i].b, &f->limit[i])
+					    : tf_json_u64(b, limit_keys[i].a, &f->limit[i]);
+}
+
+/* tf_json_u64 on the tape. */
+static bool jscan_u64(const tf_jscan *js, const tf_jnode *obj, const char *key, uint64_t *out)
+{
+	const tf_jnode *v = obj && obj->type == TF_JSON_OBJECT ? tf_jscan_get(js, obj, key) : NULL;
+	int64_t x;
+
+	if (!v || tf_jscan_int64(js, v, &x) < 0 || x < 0)
+		return false;
+	*out = (uint64_t)x;
+	return true;
+}
+
+/* The same facts on the tape; false when a model name is too long for it. */
+static bool facts_from_tape(const tf_jscan *js, body_facts *f)
+{
+	const tf_jnode *b = &js->nodes[0], *s;
+
+	f->json = true;
+	f->object = b->type == TF_JSON_OBJECT;
+	if (!f->object)
+		return true;
+	s = tf_jscan_get(js, b, "stream");
+	f->stream = s && s->type == TF_JSON_TRUE;
+	for (size_t i = 0; i < 3; i++) {
+		const tf_jnode *v = tf_jscan_get(js, b, model_keys[i]);
+		if (v && v->type == TF_JSON_STRING) {
+			if (v->len > sizeof(f->model_buf))
+				return false;
+			f->model_len = tf_jscan_str_copy(js, v, f->model_buf, sizeof(f->model_buf));
+			f->model = f->model_buf;
+			break;
+		}
+	}
+	for (size_t i = 0; i < L_COUNT; i++) {
+		const tf_jnode *o = b;
+
+		if (limit_keys[i].b) {
+			o = tf_jscan_get(js, b, limit_keys[i].a);
+			if (!o || o->type != TF_JSON_OBJECT)
+				continue;
+		}
+		f->has[i] = jscan_u64(js, o, limit_keys[i].b ? limit_keys[i].b : limit_keys[i].a,
+				      &f->limit[i]);
+	}
+	return true;
+}
+
+/* Values on the request tape; a body with more is read in a DOM. */
+#define REQ_TAPE_NODES 1024
+
+/*
+ * Reads the body's facts: on a tape (policy/jsonscan.h: one pass, no
+ * allocation per value, no string copied) when it can take the body, else
+ * in a DOM, which doc then holds. Both accept exactly the same texts.
+ */
+static void read_body(const tf_req_view *rq, tf_json_doc *doc, body_facts *f)
+{
+	tf_jnode *tape;
+	tf_jscan js;
+	int r = TF_JSCAN_UNSURE;
+
+	memset(f, 0, offsetof(body_facts, model_buf));
+	if (!rq->body_len)
+		return;
+	tape = malloc(REQ_TAPE_NODES * sizeof(*tape));
+	if (tape)
+		r = tf_jscan_parse(&js, (const char *)rq->body, rq->body_len, tape, REQ_TAPE_NODES);
+	if (r == TF_JSCAN_OK && facts_from_tape(&js, f)) {
+		free(tape);
+		return;
+	}
+	free(tape);
+	memset(f, 0, offsetof(body_facts, model_buf));
+	if (r < 0) /* not JSON: the DOM would refuse it too */
+		return;
+	if (tf_json_parse(doc, (const char *)rq->body, rq->body_len, NULL, NULL) == 0)
+		facts_from_dom(doc->root, f);
+}
+
+static uint64_t lim(const body_facts *f, int k)
+{
+	return f->has[k] ? f->limit[k] : 0;
+}
+
 /* The output limit a Bedrock InvokeModel body sets, by model family. The
  * family decides which key the model honours: reading another would
  * under-reserve. An unknown family counts the largest key present. */
-static uint64_t bedrock_invoke_max_out(const char *model, const tf_json_value *b)
+static uint64_t bedrock_invoke_max_out(const char *model, const body_facts *f)
 {
 	char base[TF_CALL_MODEL_MAX];
-	uint64_t v = 0, w = 0;
+	uint64_t v = 0;
 
 	if (tf_model_base(TF_PROVIDER_BEDROCK, model, strlen(model), base, sizeof(base)) < 0)
 		snprintf(base, sizeof(base), "%s", model);
 	if (strncmp(base, "anthropic.", 10) == 0) {
-		if (!tf_json_u64(b, "max_tokens", &v))
-			tf_json_u64(b, "max_tokens_to_sample", &v);
+		v = f->has[L_MAX_TOKENS] ? f->limit[L_MAX_TOKENS] : lim(f, L_MAX_TOKENS_TO_SAMPLE);
 	} else if (strncmp(base, "amazon.titan", 12) == 0) {
-		u64_at(b, "textGenerationConfig", "maxTokenCount", &v);
+		v = lim(f, L_TGC_MAXTOKENCOUNT);
 	} else if (strncmp(base, "amazon.nova", 11) == 0) {
-		u64_at(b, "inferenceConfig", "maxTokens", &v);
-		u64_at(b, "inferenceConfig", "max_new_tokens", &w);
-		v = max_u64(v, w);
+		v = max_u64(lim(f, L_IC_MAXTOKENS), lim(f, L_IC_MAX_NEW_TOKENS));
 	} else if (strncmp(base, "meta.", 5) == 0) {
-		tf_json_u64(b, "max_gen_len", &v);
+		v = lim(f, L_MAX_GEN_LEN);
 	} else if (strncmp(base, "mistral.", 8) == 0 || strncmp(base, "cohere.", 7) == 0) {
-		tf_json_u64(b, "max_tokens", &v);
+		v = lim(f, L_MAX_TOKENS);
 	} else {
-		static const char *const keys[] = { "max_tokens", "max_tokens_to_sample", "max_gen_len",
-						    "maxTokens", "max_new_tokens" };
+		static const int keys[] = { L_MAX_TOKENS, L_MAX_TOKENS_TO_SAMPLE, L_MAX_GEN_LEN,
+					    L_MAXTOKENS, L_MAX_NEW_TOKENS, L_TGC_MAXTOKENCOUNT,
+					    L_IC_MAXTOKENS };
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (tf_json_u64(b, keys[i], &w))
-				v = max_u64(v, w);
-		if (u64_at(b, "textGenerationConfig", "maxTokenCount", &w))
-			v = max_u64(v, w);
-		if (u64_at(b, "inferenceConfig", "maxTokens", &w))
-			v = max_u64(v, w);
+			v = max_u64(v, lim(f, keys[i]));
 	}
 	return v;
 }
 
-static uint64_t openai_max_out(const tf_action *a, const tf_json_value *b)
+static uint64_t openai_max_out(const tf_action *a, const body_facts *f)
 {
-	uint64_t v = 0, w = 0;
-
-	if (strstr(a->operation, "Responses")) {
-		tf_json_u64(b, "max_output_tokens", &v);
-		return v;
-	}
+	if (strstr(a->operation, "Responses"))
+		return lim(f, L_MAX_OUTPUT_TOKENS);
 	/* max_completion_tokens includes reasoning; a body with both is
 	 * bounded by the larger. */
-	tf_json_u64(b, "max_completion_tokens", &v);
-	tf_json_u64(b, "max_tokens", &w);
-	return max_u64(v, w);
+	return max_u64(lim(f, L_MAX_COMPLETION_TOKENS), lim(f, L_MAX_TOKENS));
 }
 
-static uint64_t request_max_out(const tf_call *c, const tf_json_value *b)
+static uint64_t request_max_out(const tf_call *c, const body_facts *f)
 {
 	const char *op = c->act.operation;
 
-	if (!b || b->type != TF_JSON_OBJECT)
+	if (!f->object)
 		return 0;
-	if (strcmp(op, "Converse") == 0 || strcmp(op, "ConverseStream") == 0) {
-		uint64_t v = 0;
-		u64_at(b, "inferenceConfig", "maxTokens", &v);
-		return v;
-	}
+	if (strcmp(op, "Converse") == 0 || strcmp(op, "ConverseStream") == 0)
+		return lim(f, L_IC_MAXTOKENS);
 	if (c->provider == TF_PROVIDER_AZURE || strncmp(op, "OpenAI", 6) == 0)
-		return openai_max_out(&c->act, b);
-	return bedrock_invoke_max_out(c->model, b);
+		return openai_max_out(&c->act, f);
+	return bedrock_invoke_max_out(c->model, f);
 }
 
-static bool body_streams(const tf_json_value *b)
-{
-	const tf_json_value *s = b ? tf_json_get(b, "stream") : NULL;
-
-	return s && s->type == TF_JSON_TRUE;
-}
-
-static const char *body_model(const tf_json_value *b, size_t *n)
-{
-	static const char *const keys[] = { "modelId", "model", "foundationModel" };
-
-	for (size_t i = 0; b && b->type == TF_JSON_OBJECT && i < 3; i++) {
-		const tf_json_value *v = tf_json_get(b, keys[i]);
-		if (v && v->type == TF_JSON_STRING) {
-			*n = v->u.str.len;
-			return v->u.str.s;
-		}
-	}
-	return NULL;
-}
-
-static int map_action(tf_call *call, const tf_req_view *rq, const tf_json_value *body)
+static int map_action(tf_call *call, const tf_req_view *rq, const body_facts *f)
 {
 	const tf_h1_head *h = rq->head;
 	tf_action_req ar = {
@@ -235,7 +358,8 @@ static int map_action(tf_call *call, const tf_req_view *rq, const tf_json_value 
 		.target_len = h->target_len,
 	};
 
-	ar.body_model = body_model(body, &ar.body_model_len);
+	ar.body_model = f->model;
+	ar.body_model_len = f->model_len;
 	return tf_action_map(&ar, &call->act);
 }
 
@@ -265,29 +389,28 @@ int tf_adapt_request(tf_call *call, const tf_req_view *rq, const tf_config *cfg,
 		     const tf_prices *prices)
 {
 	tf_json_doc doc = { 0 };
-	const tf_json_value *body = NULL;
+	body_facts facts;
 	body_marks marks;
 	const char *m, *dep;
 	size_t mlen = 0;
 	int r;
 
-	if (rq->body_len && tf_json_parse(&doc, (const char *)rq->body, rq->body_len, NULL, NULL) == 0)
-		body = doc.root;
-	r = map_action(call, rq, body);
+	read_body(rq, &doc, &facts);
+	r = map_action(call, rq, &facts);
 	if (r < 0)
 		goto out;
 	call->invoke = (call->act.flags & TF_ACTION_INVOKE) != 0;
 	call->stream = (call->act.flags & TF_ACTION_STREAM) ||
-		       ((call->act.flags & TF_ACTION_STREAM_BY_BODY) && body_streams(body));
+		       ((call->act.flags & TF_ACTION_STREAM_BY_BODY) && facts.stream);
 	m = tf_action_model(&call->act, &mlen);
 	if (m)
 		copy_model(call->model, m, mlen);
 	if (!call->invoke)
 		goto out;
-	call->body_unreadable = rq->body_len > 0 && !body;
+	call->body_unreadable = rq->body_len > 0 && !facts.json;
 	dep = call->provider == TF_PROVIDER_AZURE ? tf_config_deployment(cfg, m ? m : "", mlen) : NULL;
 	snprintf(call->price_model, sizeof(call->price_model), "%s", dep ? dep : call->model);
-	call->max_out = request_max_out(call, body);
+	call->max_out = request_max_out(call, &facts);
 	scan_marks(rq->body, rq->body_len, &marks);
 	call->input_bound = input_bound(rq, &marks);
 	call->cache_writes = cache_writes(&marks);
