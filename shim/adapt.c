@@ -569,42 +569,181 @@ bool tf_adapt_bedrock_usage(const tf_json_value *r, tf_usage *u)
 	return true;
 }
 
-/* The error bodies AWS and Azure send when they refuse a call before any
- * model runs: nothing is billed. */
-static bool provider_error(const tf_call *c, const tf_json_value *r, bool *bills_prompt)
-{
-	const tf_json_value *e;
+/*
+ * A response body as the settlement reads it: on a jsonscan tape, or in a
+ * DOM when the tape cannot take it (or a Bedrock body's usage needs the
+ * DOM readers). Both accept exactly the same texts.
+ */
+typedef struct resp_view {
+	bool json;
+	bool on_tape;
+	tf_jscan js;
+	tf_jnode *tape;
+	tf_json_doc doc;
+	const tf_json_value *root; /* the DOM's, once parsed */
+	const uint8_t *body;
+	size_t len;
+} resp_view;
 
-	*bills_prompt = false;
-	if (!r || r->type != TF_JSON_OBJECT)
-		return false;
-	if (c->provider == TF_PROVIDER_BEDROCK)
-		return tf_json_get(r, "message") || tf_json_get(r, "Message") ||
-		       tf_json_get(r, "__type");
-	e = tf_json_get(r, "error");
-	if (!e || e->type != TF_JSON_OBJECT)
-		return false;
-	/* Azure bills the prompt of a request its content filter rejected. */
-	e = tf_json_get(e, "code");
-	*bills_prompt = e && e->type == TF_JSON_STRING && strcmp(e->u.str.s, "content_filter") == 0;
-	return true;
+/* Values on the response tape; a body with more is read in a DOM. */
+#define RESP_TAPE_NODES 1024
+
+static void rv_open(resp_view *rv, const uint8_t *body, size_t len)
+{
+	int r = TF_JSCAN_UNSURE;
+
+	rv->body = body;
+	rv->len = len;
+	rv->tape = malloc(RESP_TAPE_NODES * sizeof(*rv->tape));
+	if (rv->tape)
+		r = tf_jscan_parse(&rv->js, (const char *)body, len, rv->tape, RESP_TAPE_NODES);
+	if (r == TF_JSCAN_OK) {
+		rv->json = rv->on_tape = true;
+		return;
+	}
+	if (r < 0) /* not JSON: the DOM would refuse it too */
+		return;
+	if (tf_json_parse(&rv->doc, (const char *)body, len, NULL, NULL) == 0) {
+		rv->root = rv->doc.root;
+		rv->json = true;
+	}
 }
 
-static void reprice_by_response(tf_call *c, const tf_json_value *r, const tf_config *cfg,
+/* The DOM of a body read on the tape (parsed now), or NULL. */
+static const tf_json_value *rv_dom(resp_view *rv)
+{
+	if (rv->json && !rv->root &&
+	    tf_json_parse(&rv->doc, (const char *)rv->body, rv->len, NULL, NULL) == 0)
+		rv->root = rv->doc.root;
+	return rv->root;
+}
+
+static void rv_close(resp_view *rv)
+{
+	free(rv->tape);
+	tf_json_doc_free(&rv->doc);
+}
+
+static bool rv_object(const resp_view *rv)
+{
+	if (rv->on_tape)
+		return rv->js.nodes[0].type == TF_JSON_OBJECT;
+	return rv->root && rv->root->type == TF_JSON_OBJECT;
+}
+
+/* The root's member key, on the tape (NULL when absent). */
+static const tf_jnode *rv_member(const resp_view *rv, const char *key)
+{
+	return tf_jscan_get(&rv->js, &rv->js.nodes[0], key);
+}
+
+static bool rv_has(const resp_view *rv, const char *key)
+{
+	return rv->on_tape ? rv_member(rv, key) != NULL : tf_json_get(rv->root, key) != NULL;
+}
+
+/* The body's "error" is an object; *filter: its "code" is the string
+ * "content_filter" (compared as strcmp on the decoded string would). */
+static bool rv_error(const resp_view *rv, bool *filter)
+{
+	*filter = false;
+	if (rv->on_tape) {
+		const tf_jnode *e = rv_member(rv, "error"), *code;
+		char s[sizeof("content_filter") + 1] = { 0 };
+
+		if (!e || e->type != TF_JSON_OBJECT)
+			return false;
+		code = tf_jscan_get(&rv->js, e, "code");
+		if (code && code->type == TF_JSON_STRING) {
+			tf_jscan_str_copy(&rv->js, code, s, sizeof(s) - 1);
+			*filter = strcmp(s, "content_filter") == 0;
+		}
+		return true;
+	} else {
+		const tf_json_value *e = tf_json_get(rv->root, "error");
+
+		if (!e || e->type != TF_JSON_OBJECT)
+			return false;
+		e = tf_json_get(e, "code");
+		*filter = e && e->type == TF_JSON_STRING && strcmp(e->u.str.s, "content_filter") == 0;
+		return true;
+	}
+}
+
+/* Models named longer than this are read from the DOM. */
+#define RESP_MODEL_MAX 512
+
+/* The body's "model" when it is a non-empty string: decoded into buf (cap
+ * RESP_MODEL_MAX) or in the DOM. */
+static const char *rv_model(resp_view *rv, char *buf, size_t *len)
+{
+	const tf_json_value *m;
+
+	if (rv->on_tape) {
+		const tf_jnode *v = rv_member(rv, "model");
+
+		if (!v || v->type != TF_JSON_STRING || v->len == 0)
+			return NULL;
+		if (v->len <= RESP_MODEL_MAX) {
+			*len = tf_jscan_str_copy(&rv->js, v, buf, RESP_MODEL_MAX);
+			return buf;
+		}
+	}
+	m = rv_dom(rv) ? tf_json_get(rv->root, "model") : NULL;
+	if (!m || m->type != TF_JSON_STRING || m->u.str.len == 0)
+		return NULL;
+	*len = m->u.str.len;
+	return m->u.str.s;
+}
+
+/* OpenAI-shaped usage: on the tape, only the "usage" value is put in a DOM. */
+static bool rv_openai_usage(const resp_view *rv, tf_usage *u)
+{
+	const tf_jnode *v;
+	tf_json_doc d = { 0 };
+	bool ok;
+
+	if (!rv->on_tape)
+		return tf_adapt_openai_usage(tf_json_get(rv->root, "usage"), u);
+	v = rv_member(rv, "usage");
+	if (!v)
+		return tf_adapt_openai_usage(NULL, u);
+	ok = tf_json_parse(&d, rv->js.text + v->start, v->end - v->start, NULL, NULL) == 0 &&
+	     tf_adapt_openai_usage(d.root, u);
+	tf_json_doc_free(&d);
+	return ok;
+}
+
+/* The error bodies AWS and Azure send when they refuse a call before any
+ * model runs: nothing is billed. */
+static bool provider_error(const tf_call *c, const resp_view *rv, bool *bills_prompt)
+{
+	*bills_prompt = false;
+	if (!rv->json || !rv_object(rv))
+		return false;
+	if (c->provider == TF_PROVIDER_BEDROCK)
+		return rv_has(rv, "message") || rv_has(rv, "Message") || rv_has(rv, "__type");
+	/* Azure bills the prompt of a request its content filter rejected. */
+	return rv_error(rv, bills_prompt);
+}
+
+static void reprice_by_response(tf_call *c, resp_view *rv, const tf_config *cfg,
 				const tf_prices *prices)
 {
-	const tf_json_value *m = r ? tf_json_get(r, "model") : NULL;
+	char buf[RESP_MODEL_MAX];
+	size_t len = 0;
+	const char *m = rv->json ? rv_model(rv, buf, &len) : NULL;
 
-	if (!m || m->type != TF_JSON_STRING || m->u.str.len == 0)
+	if (!m)
 		return;
-	copy_model(c->response_model, m->u.str.s, m->u.str.len);
+	copy_model(c->response_model, m, len);
 	/* A deployment the config maps, or one named like a model we know, is
 	 * already priced right; only an unknown one learns its model here. */
 	if (c->provider != TF_PROVIDER_AZURE || c->match != TF_PRICE_UNKNOWN)
 		return;
 	{
 		tf_price p;
-		tf_price_match k = tf_prices_lookup(prices, c->provider, m->u.str.s, m->u.str.len, &p);
+		tf_price_match k = tf_prices_lookup(prices, c->provider, m, len, &p);
 		if (k != TF_PRICE_UNKNOWN) {
 			c->price = p;
 			c->match = k;
@@ -616,8 +755,7 @@ static void reprice_by_response(tf_call *c, const tf_json_value *r, const tf_con
 void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool complete,
 		     const tf_config *cfg, const tf_prices *prices)
 {
-	tf_json_doc doc = { 0 };
-	const tf_json_value *r = NULL;
+	resp_view rv = { 0 };
 	bool prompt_billed;
 
 	if (!call->invoke)
@@ -628,11 +766,10 @@ void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool comple
 		tf_call_settle(call, TF_USAGE_RESERVED, "no response");
 		return;
 	}
-	if (body && len && complete &&
-	    tf_json_parse(&doc, (const char *)body, len, NULL, NULL) == 0)
-		r = doc.root;
+	if (body && len && complete)
+		rv_open(&rv, body, len);
 	if (call->status >= 400) {
-		if (provider_error(call, r, &prompt_billed)) {
+		if (provider_error(call, &rv, &prompt_billed)) {
 			if (prompt_billed) {
 				/* Prompt tokens unknown: charge the prompt's bound. */
 				call->usage = (tf_usage){ .input = call->input_bound };
@@ -645,16 +782,20 @@ void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool comple
 		}
 		goto out;
 	}
-	reprice_by_response(call, r, cfg, prices);
+	reprice_by_response(call, &rv, cfg, prices);
 	if (call->usage_from == TF_USAGE_HEADERS) {
 		tf_call_settle(call, TF_USAGE_HEADERS, NULL);
 		goto out;
 	}
-	if (r) {
+	if (rv.json) {
 		tf_usage u = { 0 };
-		bool ok = call->provider == TF_PROVIDER_AZURE || strncmp(call->act.operation, "OpenAI", 6) == 0
-				  ? tf_adapt_openai_usage(tf_json_get(r, "usage"), &u)
-				  : tf_adapt_bedrock_usage(r, &u);
+		const tf_json_value *r;
+		bool ok = false;
+
+		if (call->provider == TF_PROVIDER_AZURE || strncmp(call->act.operation, "OpenAI", 6) == 0)
+			ok = rv_openai_usage(&rv, &u);
+		else if ((r = rv_dom(&rv)) != NULL)
+			ok = tf_adapt_bedrock_usage(r, &u);
 		if (ok) {
 			call->usage = u;
 			tf_call_settle(call, TF_USAGE_BODY, NULL);
@@ -664,8 +805,8 @@ void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool comple
 	tf_call_settle(call, TF_USAGE_RESERVED,
 		       !body || !len ? "response body not readable"
 		       : !complete   ? "response body cut short or over the cap"
-		       : !r          ? "response body is not JSON"
+		       : !rv.json    ? "response body is not JSON"
 				     : "no usage in the response");
 out:
-	tf_json_doc_free(&doc);
+	rv_close(&rv);
 }
