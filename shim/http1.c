@@ -419,6 +419,22 @@ int tf_h1_parse_head(const char *buf, size_t len, tf_h1_kind kind, tf_h1_head *o
 	return (int)pos;
 }
 
+static const char *moved(const char *p, const char *from, const char *to)
+{
+	return p ? to + (p - from) : NULL;
+}
+
+void tf_h1_head_move(tf_h1_head *h, const char *from, const char *to)
+{
+	h->method = moved(h->method, from, to);
+	h->target = moved(h->target, from, to);
+	h->reason = moved(h->reason, from, to);
+	for (size_t i = 0; i < h->num_headers; i++) {
+		h->headers[i].name = moved(h->headers[i].name, from, to);
+		h->headers[i].value = moved(h->headers[i].value, from, to);
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* Framer */
 
