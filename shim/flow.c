@@ -173,6 +173,15 @@ static int forward_as_is(tf_conn *c, const tf_h1_head *h)
 {
 	int r;
 
+	if (!h->expect_continue && c->out.len == 0 && c->inflight == 0) {
+		/* Nothing queued: the held request becomes `out` as it is,
+		 * without a copy (h's spans stay valid: the bytes do not move). */
+		tf_buf_free(&c->out);
+		c->out = c->hold;
+		c->out.cap = OUT_CAP;
+		tf_buf_init(&c->hold, HOLD_CAP);
+		return 0;
+	}
 	if (!h->expect_continue)
 		return queue_out(c, c->hold.data, c->hold.len);
 	r = queue_head_without_expect(c, h);
