@@ -94,21 +94,20 @@ static void scan_marks(const uint8_t *h, size_t n, body_marks *m)
 #if defined(__SSE2__)
 	{
 		const __m128i quote = _mm_set1_epi8('"'), c = _mm_set1_epi8('c'), a = _mm_set1_epi8('a');
-		const __m128i t = _mm_set1_epi8('t'), im = _mm_set1_epi8('i');
-		const __m128i s3 = _mm_set1_epi8('s'), one = _mm_set1_epi8('1');
 
 		/* Both loads stay inside h: i + 1 + 16 <= n. */
 		for (; i + 17 <= n; i += 16) {
 			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
 			__m128i y = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 1));
-			__m128i q2 = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(y, t), _mm_cmpeq_epi8(y, im)),
-						  _mm_or_si128(_mm_cmpeq_epi8(y, s3), _mm_cmpeq_epi8(y, one)));
-			__m128i hit = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(x, quote), q2),
+			__m128i hit = _mm_or_si128(_mm_cmpeq_epi8(x, quote),
 						   _mm_and_si128(_mm_cmpeq_epi8(x, c), _mm_cmpeq_epi8(y, a)));
 			unsigned bits = (unsigned)_mm_movemask_epi8(hit);
 
 			while (bits) {
-				mark_at(h, n, i + (size_t)__builtin_ctz(bits), m);
+				size_t at = i + (size_t)__builtin_ctz(bits);
+
+				if (candidate(h, n, at))
+					mark_at(h, n, at, m);
 				bits &= bits - 1;
 			}
 		}
