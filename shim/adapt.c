@@ -571,7 +571,8 @@ bool tf_adapt_bedrock_usage(const tf_json_value *r, tf_usage *u)
 /*
  * A response body as the settlement reads it: on a jsonscan tape, or in a
  * DOM when the tape cannot take it (or a Bedrock body's usage needs the
- * DOM readers). Both accept exactly the same texts.
+ * DOM readers). Both accept exactly the same texts. The tape's readers
+ * mirror the DOM's (tests/unit/test-adapt.c holds them to it).
  */
 typedef struct resp_view {
 	bool json;
@@ -695,22 +696,43 @@ static const char *rv_model(resp_view *rv, char *buf, size_t *len)
 	return m->u.str.s;
 }
 
-/* OpenAI-shaped usage: on the tape, only the "usage" value is put in a DOM. */
+/* obj.a.b as an unsigned integer, on the tape. */
+static bool jscan_u64_at(const tf_jscan *js, const tf_jnode *obj, const char *a, const char *b,
+			 uint64_t *out)
+{
+	const tf_jnode *o = tf_jscan_get(js, obj, a);
+
+	return o && o->type == TF_JSON_OBJECT && jscan_u64(js, o, b, out);
+}
+
+/* tf_adapt_openai_usage on the tape. */
+static bool jscan_openai_usage(const tf_jscan *js, const tf_jnode *u, tf_usage *out)
+{
+	uint64_t prompt, completion = 0, cached = 0, reasoning = 0;
+
+	if (!u || u->type != TF_JSON_OBJECT)
+		return false;
+	if (jscan_u64(js, u, "prompt_tokens", &prompt)) {
+		jscan_u64(js, u, "completion_tokens", &completion);
+		jscan_u64_at(js, u, "prompt_tokens_details", "cached_tokens", &cached);
+		jscan_u64_at(js, u, "completion_tokens_details", "reasoning_tokens", &reasoning);
+	} else if (jscan_u64(js, u, "input_tokens", &prompt)) {
+		/* Responses API */
+		jscan_u64(js, u, "output_tokens", &completion);
+		jscan_u64_at(js, u, "input_tokens_details", "cached_tokens", &cached);
+		jscan_u64_at(js, u, "output_tokens_details", "reasoning_tokens", &reasoning);
+	} else {
+		return false;
+	}
+	tf_usage_from_openai(out, prompt, cached, completion, reasoning);
+	return true;
+}
+
 static bool rv_openai_usage(const resp_view *rv, tf_usage *u)
 {
-	const tf_jnode *v;
-	tf_json_doc d = { 0 };
-	bool ok;
-
 	if (!rv->on_tape)
 		return tf_adapt_openai_usage(tf_json_get(rv->root, "usage"), u);
-	v = rv_member(rv, "usage");
-	if (!v)
-		return tf_adapt_openai_usage(NULL, u);
-	ok = tf_json_parse(&d, rv->js.text + v->start, v->end - v->start, NULL, NULL) == 0 &&
-	     tf_adapt_openai_usage(d.root, u);
-	tf_json_doc_free(&d);
-	return ok;
+	return jscan_openai_usage(&rv->js, rv_member(rv, "usage"), u);
 }
 
 /* The error bodies AWS and Azure send when they refuse a call before any
