@@ -95,13 +95,18 @@ static void scan_marks(const uint8_t *h, size_t n, body_marks *m)
 	{
 		const __m128i quote = _mm_set1_epi8('"'), c = _mm_set1_epi8('c'), a = _mm_set1_epi8('a');
 
-		/* Both loads stay inside h: i + 1 + 16 <= n. */
-		for (; i + 17 <= n; i += 16) {
-			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
-			__m128i y = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 1));
-			__m128i hit = _mm_or_si128(_mm_cmpeq_epi8(x, quote),
-						   _mm_and_si128(_mm_cmpeq_epi8(x, c), _mm_cmpeq_epi8(y, a)));
-			unsigned bits = (unsigned)_mm_movemask_epi8(hit);
+		/* 32 positions a round; all loads stay inside h: i + 1 + 32 <= n. */
+		for (; i + 33 <= n; i += 32) {
+			__m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
+			__m128i y0 = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 1));
+			__m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 16));
+			__m128i y1 = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 17));
+			__m128i h0 = _mm_or_si128(_mm_cmpeq_epi8(x0, quote),
+						  _mm_and_si128(_mm_cmpeq_epi8(x0, c), _mm_cmpeq_epi8(y0, a)));
+			__m128i h1 = _mm_or_si128(_mm_cmpeq_epi8(x1, quote),
+						  _mm_and_si128(_mm_cmpeq_epi8(x1, c), _mm_cmpeq_epi8(y1, a)));
+			uint32_t bits = (uint32_t)_mm_movemask_epi8(h0) |
+					(uint32_t)_mm_movemask_epi8(h1) << 16;
 
 			while (bits) {
 				size_t at = i + (size_t)__builtin_ctz(bits);
