@@ -259,26 +259,51 @@ static bool facts_from_tape(const tf_jscan *js, body_facts *f)
 	return true;
 }
 
-/* Values on the request tape; a body with more is read in a DOM. */
-#define REQ_TAPE_NODES 1024
+/* Values on a first tape (24 KB); a text with more gets a second one. */
+#define TAPE_NODES 1024
 
 /*
- * Reads the body's facts: on a tape (policy/jsonscan.h: one pass, no
- * allocation per value, no string copied) when it can take the body, else
- * in a DOM, which doc then holds. Both accept exactly the same texts.
+ * Scans text onto a tape (policy/jsonscan.h: one pass, no allocation per
+ * value, no string copied): first one of TAPE_NODES values; when the
+ * scanner was unsure and the text can hold more values than that, again on
+ * one as large as the text can need (a value takes at least 2 bytes, but
+ * the last). Returns tf_jscan_parse()'s result, or TF_JSCAN_UNSURE when out
+ * of memory; *tape is the caller's to free.
+ */
+static int scan_tape(tf_jscan *js, const uint8_t *text, size_t len, tf_jnode **tape)
+{
+	size_t most = len / 2 + 2;
+	int r;
+
+	*tape = malloc(TAPE_NODES * sizeof(**tape));
+	if (!*tape)
+		return TF_JSCAN_UNSURE;
+	r = tf_jscan_parse(js, (const char *)text, len, *tape, TAPE_NODES);
+	if (r != TF_JSCAN_UNSURE || most <= TAPE_NODES)
+		return r;
+	free(*tape);
+	if (most > TF_JSCAN_MAX_NODES)
+		most = TF_JSCAN_MAX_NODES;
+	*tape = malloc(most * sizeof(**tape));
+	if (!*tape)
+		return TF_JSCAN_UNSURE;
+	return tf_jscan_parse(js, (const char *)text, len, *tape, most);
+}
+
+/*
+ * Reads the body's facts on a tape when it can take the body, else in a
+ * DOM, which doc then holds. Both accept exactly the same texts.
  */
 static void read_body(const tf_req_view *rq, tf_json_doc *doc, body_facts *f)
 {
 	tf_jnode *tape;
 	tf_jscan js;
-	int r = TF_JSCAN_UNSURE;
+	int r;
 
 	memset(f, 0, offsetof(body_facts, model_buf));
 	if (!rq->body_len)
 		return;
-	tape = malloc(REQ_TAPE_NODES * sizeof(*tape));
-	if (tape)
-		r = tf_jscan_parse(&js, (const char *)rq->body, rq->body_len, tape, REQ_TAPE_NODES);
+	r = scan_tape(&js, rq->body, rq->body_len, &tape);
 	if (r == TF_JSCAN_OK && facts_from_tape(&js, f)) {
 		free(tape);
 		return;
@@ -590,18 +615,12 @@ typedef struct resp_view {
 	size_t len;
 } resp_view;
 
-/* Values on the response tape; a body with more is read in a DOM. */
-#define RESP_TAPE_NODES 1024
-
 static void rv_open(resp_view *rv, const uint8_t *body, size_t len)
 {
-	int r = TF_JSCAN_UNSURE;
+	int r = scan_tape(&rv->js, body, len, &rv->tape);
 
 	rv->body = body;
 	rv->len = len;
-	rv->tape = malloc(RESP_TAPE_NODES * sizeof(*rv->tape));
-	if (rv->tape)
-		r = tf_jscan_parse(&rv->js, (const char *)body, len, rv->tape, RESP_TAPE_NODES);
 	if (r == TF_JSCAN_OK) {
 		rv->json = rv->on_tape = true;
 		return;

@@ -186,6 +186,29 @@ Test(adapt, request_tape_and_dom_agree)
 	same_request(TF_PROVIDER_BEDROCK, BR_HOST, BR_CONVERSE, "{\"inferenceConfig\":[1]}");
 }
 
+/* More values than the first tape holds. */
+Test(adapt, request_with_many_values)
+{
+	size_t cap = 80000, n = 0;
+	char *body = malloc(cap);
+
+	cr_assert(body);
+	n += (size_t)snprintf(body + n, cap - n, "{\"max_tokens\":123,\"stream\":true,\"messages\":[");
+	for (int i = 0; i < 1500; i++)
+		n += (size_t)snprintf(body + n, cap - n, "%s{\"role\":\"user\",\"content\":\"m%d\"}",
+				      i ? "," : "", i);
+	snprintf(body + n, cap - n, "],\"max_completion_tokens\":99}");
+	same_request(TF_PROVIDER_AZURE, AZ_HOST, AZ_CHAT, body);
+	{
+		tf_call call;
+
+		request(&call, TF_PROVIDER_AZURE, AZ_HOST, AZ_CHAT, body, strlen(body));
+		cr_assert_eq(call.max_out, 123);
+		cr_assert(call.stream);
+	}
+	free(body);
+}
+
 Test(adapt, request_not_json)
 {
 	tf_call call;
