@@ -140,6 +140,17 @@ static size_t escape(const unsigned char *q, size_t n, uint32_t *cp)
 	return 12;
 }
 
+/* The escapes other than \u: each decodes to one byte. */
+static bool short_escape(unsigned char c)
+{
+	switch (c) {
+	case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool plain(unsigned char c)
 {
 	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
@@ -204,6 +215,13 @@ static inline int scan_string(const char **pp, const char *end, size_t *dlen, bo
 		c = *q;
 		if (c == '"')
 			break;
+		if (c == '\\' && e - q >= 2 && short_escape(q[1])) {
+			/* The common escapes inline: 2 raw bytes, 1 decoded. */
+			shrink++;
+			esc = true;
+			q += 2;
+			continue;
+		}
 		if (c == '\\') {
 			uint32_t cp;
 			size_t raw = escape(q, (size_t)(e - q), &cp);

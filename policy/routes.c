@@ -299,6 +299,27 @@ bool tf_path_seg_is(const tf_path *p, size_t i, const char *lit)
 	return i < p->nseg && seg_eq(p->seg[i], p->seglen[i], lit, strlen(lit));
 }
 
+/*
+ * A template whose first segment is a literal matches only paths whose
+ * first segment is that literal (tmpl_match). Checked on the raw template,
+ * before it is split, since most routes of a table fail here.
+ */
+static bool first_literal_differs(const tf_route *r, const tf_path *p)
+{
+	const char *u = r->uri;
+	size_t end = strcspn(u, "?"), s = 0, i;
+
+	while (s < end && u[s] == '/')
+		s++;
+	if (s == end)
+		return false;
+	for (i = s; i < end && u[i] != '/'; i++)
+		;
+	if (u[s] == '{' && u[i - 1] == '}' && i - s > 2)
+		return false; /* a label */
+	return p->nseg == 0 || !seg_eq(p->seg[0], p->seglen[0], u + s, i - s);
+}
+
 bool tf_route_find(const tf_route_table *tables, size_t ntables, const char *method,
 		   size_t mlen, const tf_path *path, tf_route_match *m)
 {
@@ -311,6 +332,8 @@ bool tf_route_find(const tf_route_table *tables, size_t ntables, const char *met
 				tf_route_match cand;
 				const tf_route *r = &tables[t].routes[i];
 				if (strlen(r->method) != mlen || strncasecmp(r->method, method, mlen) != 0)
+					continue;
+				if (first_literal_differs(r, path))
 					continue;
 				if (!tmpl_parse(r, &cur) || !tmpl_match(&cur, path, spread, &cand))
 					continue;

@@ -1,9 +1,15 @@
 #include "adapt.h"
+#include "jsonscan.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 bool tf_json_u64(const tf_json_value *obj, const char *key, uint64_t *out)
 {
@@ -24,21 +30,97 @@ static bool u64_at(const tf_json_value *obj, const char *a, const char *b, uint6
 	return o && o->type == TF_JSON_OBJECT && tf_json_u64(o, b, out);
 }
 
-static bool has_bytes(const uint8_t *p, size_t n, const char *lit)
+/*
+ * What the worst-case bound reads from a request body's raw bytes
+ * (anywhere, prompt text included, so a body cannot hide them):
+ * "tools" or "toolConfig"; how many "image_url" and "s3Location" (each
+ * counted as memmem finds them left to right, without overlap);
+ * cache_control or cachePoint; "1h".
+ */
+typedef struct body_marks {
+	bool tools, cache, one_hour;
+	size_t image_url, s3_location;
+	size_t image_url_next, s3_location_next; /* where the next count may start */
+} body_marks;
+
+static bool lit_at(const uint8_t *p, size_t left, const char *lit, size_t l)
 {
-	return n && memmem(p, n, lit, strlen(lit)) != NULL;
+	return left >= l && memcmp(p, lit, l) == 0;
 }
 
-static size_t count_bytes(const uint8_t *p, size_t n, const char *lit)
-{
-	size_t k = 0, l = strlen(lit);
-	const uint8_t *q = p, *end = p + n;
+#define LIT(s) s, sizeof(s) - 1
 
-	while (q < end && (q = memmem(q, (size_t)(end - q), lit, l)) != NULL) {
-		k++;
-		q += l;
+/* A candidate at h[i]: a quote or "ca" (the first byte of every mark). */
+static void mark_at(const uint8_t *h, size_t n, size_t i, body_marks *m)
+{
+	const uint8_t *p = h + i;
+	size_t left = n - i;
+
+	if (p[0] == '"') {
+		if (lit_at(p, left, LIT("\"tools\"")) || lit_at(p, left, LIT("\"toolConfig\"")))
+			m->tools = true;
+		else if (lit_at(p, left, LIT("\"1h\"")))
+			m->one_hour = true;
+		else if (i >= m->image_url_next && lit_at(p, left, LIT("\"image_url\""))) {
+			m->image_url++;
+			m->image_url_next = i + sizeof("\"image_url\"") - 1;
+		} else if (i >= m->s3_location_next && lit_at(p, left, LIT("\"s3Location\""))) {
+			m->s3_location++;
+			m->s3_location_next = i + sizeof("\"s3Location\"") - 1;
+		}
+	} else if (lit_at(p, left, LIT("cache_control")) || lit_at(p, left, LIT("cachePoint"))) {
+		m->cache = true;
 	}
-	return k;
+}
+
+static bool candidate(const uint8_t *h, size_t n, size_t i)
+{
+	return (h[i] == '"' && i + 1 < n &&
+		(h[i + 1] == 't' || h[i + 1] == 'i' || h[i + 1] == 's' || h[i + 1] == '1')) ||
+	       (h[i] == 'c' && i + 1 < n && h[i + 1] == 'a');
+}
+
+/*
+ * One pass, instead of a memmem per mark (glibc's generic memmem costs
+ * about 1.3 instructions a byte, seven times over). Where SSE2 is (all
+ * x86-64), 16 positions at a time are kept only when their first two bytes
+ * can start a mark, and only those are compared.
+ */
+static void scan_marks(const uint8_t *h, size_t n, body_marks *m)
+{
+	size_t i = 0;
+
+	memset(m, 0, sizeof(*m));
+#if defined(__SSE2__)
+	{
+		const __m128i quote = _mm_set1_epi8('"'), c = _mm_set1_epi8('c'), a = _mm_set1_epi8('a');
+
+		/* 32 positions a round; all loads stay inside h: i + 1 + 32 <= n. */
+		for (; i + 33 <= n; i += 32) {
+			__m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
+			__m128i y0 = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 1));
+			__m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 16));
+			__m128i y1 = _mm_loadu_si128((const __m128i *)(const void *)(h + i + 17));
+			__m128i h0 = _mm_or_si128(_mm_cmpeq_epi8(x0, quote),
+						  _mm_and_si128(_mm_cmpeq_epi8(x0, c), _mm_cmpeq_epi8(y0, a)));
+			__m128i h1 = _mm_or_si128(_mm_cmpeq_epi8(x1, quote),
+						  _mm_and_si128(_mm_cmpeq_epi8(x1, c), _mm_cmpeq_epi8(y1, a)));
+			uint32_t bits = (uint32_t)_mm_movemask_epi8(h0) |
+					(uint32_t)_mm_movemask_epi8(h1) << 16;
+
+			while (bits) {
+				size_t at = i + (size_t)__builtin_ctz(bits);
+
+				if (candidate(h, n, at))
+					mark_at(h, n, at, m);
+				bits &= bits - 1;
+			}
+		}
+	}
+#endif
+	for (; i < n; i++)
+		if (candidate(h, n, i))
+			mark_at(h, n, i, m);
 }
 
 static void copy_model(char *dst, const char *src, size_t n)
@@ -56,96 +138,242 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
+/*
+ * What the request side reads from a JSON body, read once (on a tape, or
+ * in a DOM when the tape cannot take the body): whether it is an object,
+ * "stream": true, the model it names, and every output-limit field any API
+ * uses (a non-negative integer, else absent).
+ */
+enum {
+	L_MAX_TOKENS,
+	L_MAX_TOKENS_TO_SAMPLE,
+	L_MAX_GEN_LEN,
+	L_MAXTOKENS,
+	L_MAX_NEW_TOKENS,
+	L_MAX_COMPLETION_TOKENS,
+	L_MAX_OUTPUT_TOKENS,
+	L_TGC_MAXTOKENCOUNT,
+	L_IC_MAXTOKENS,
+	L_IC_MAX_NEW_TOKENS,
+	L_COUNT
+};
+
+static const struct {
+	const char *a, *b; /* body.a, or body.a.b */
+} limit_keys[L_COUNT] = {
+	[L_MAX_TOKENS] = { "max_tokens", NULL },
+	[L_MAX_TOKENS_TO_SAMPLE] = { "max_tokens_to_sample", NULL },
+	[L_MAX_GEN_LEN] = { "max_gen_len", NULL },
+	[L_MAXTOKENS] = { "maxTokens", NULL },
+	[L_MAX_NEW_TOKENS] = { "max_new_tokens", NULL },
+	[L_MAX_COMPLETION_TOKENS] = { "max_completion_tokens", NULL },
+	[L_MAX_OUTPUT_TOKENS] = { "max_output_tokens", NULL },
+	[L_TGC_MAXTOKENCOUNT] = { "textGenerationConfig", "maxTokenCount" },
+	[L_IC_MAXTOKENS] = { "inferenceConfig", "maxTokens" },
+	[L_IC_MAX_NEW_TOKENS] = { "inferenceConfig", "max_new_tokens" },
+};
+
+/* Models named longer than this are read from the DOM. */
+#define BODY_MODEL_MAX 512
+
+typedef struct body_facts {
+	bool json;   /* the body is JSON */
+	bool object; /* ... and an object */
+	bool stream;
+	const char *model; /* NULL: none; points into model_buf or the DOM */
+	size_t model_len;
+	bool has[L_COUNT];
+	uint64_t limit[L_COUNT];
+	char model_buf[BODY_MODEL_MAX];
+} body_facts;
+
+static const char *const model_keys[] = { "modelId", "model", "foundationModel" };
+
+static void facts_from_dom(const tf_json_value *b, body_facts *f)
+{
+	const tf_json_value *s;
+
+	f->json = b != NULL;
+	f->object = b && b->type == TF_JSON_OBJECT;
+	if (!f->object)
+		return;
+	s = tf_json_get(b, "stream");
+	f->stream = s && s->type == TF_JSON_TRUE;
+	for (size_t i = 0; i < 3; i++) {
+		const tf_json_value *v = tf_json_get(b, model_keys[i]);
+		if (v && v->type == TF_JSON_STRING) {
+			f->model = v->u.str.s;
+			f->model_len = v->u.str.len;
+			break;
+		}
+	}
+	for (size_t i = 0; i < L_COUNT; i++)
+		f->has[i] = limit_keys[i].b ? u64_at(b, limit_keys[i].a, limit_keys[i].b, &f->limit[i])
+					    : tf_json_u64(b, limit_keys[i].a, &f->limit[i]);
+}
+
+/* tf_json_u64 on the tape. */
+static bool jscan_u64(const tf_jscan *js, const tf_jnode *obj, const char *key, uint64_t *out)
+{
+	const tf_jnode *v = obj && obj->type == TF_JSON_OBJECT ? tf_jscan_get(js, obj, key) : NULL;
+	int64_t x;
+
+	if (!v || tf_jscan_int64(js, v, &x) < 0 || x < 0)
+		return false;
+	*out = (uint64_t)x;
+	return true;
+}
+
+/* The same facts on the tape; false when a model name is too long for it. */
+static bool facts_from_tape(const tf_jscan *js, body_facts *f)
+{
+	const tf_jnode *b = &js->nodes[0], *s;
+
+	f->json = true;
+	f->object = b->type == TF_JSON_OBJECT;
+	if (!f->object)
+		return true;
+	s = tf_jscan_get(js, b, "stream");
+	f->stream = s && s->type == TF_JSON_TRUE;
+	for (size_t i = 0; i < 3; i++) {
+		const tf_jnode *v = tf_jscan_get(js, b, model_keys[i]);
+		if (v && v->type == TF_JSON_STRING) {
+			if (v->len > sizeof(f->model_buf))
+				return false;
+			f->model_len = tf_jscan_str_copy(js, v, f->model_buf, sizeof(f->model_buf));
+			f->model = f->model_buf;
+			break;
+		}
+	}
+	for (size_t i = 0; i < L_COUNT; i++) {
+		const tf_jnode *o = b;
+
+		if (limit_keys[i].b) {
+			o = tf_jscan_get(js, b, limit_keys[i].a);
+			if (!o || o->type != TF_JSON_OBJECT)
+				continue;
+		}
+		f->has[i] = jscan_u64(js, o, limit_keys[i].b ? limit_keys[i].b : limit_keys[i].a,
+				      &f->limit[i]);
+	}
+	return true;
+}
+
+/* Values on a first tape (24 KB); a text with more gets a second one. */
+#define TAPE_NODES 1024
+
+/*
+ * Scans text onto a tape (policy/jsonscan.h: one pass, no allocation per
+ * value, no string copied): first one of TAPE_NODES values; when the
+ * scanner was unsure and the text can hold more values than that, again on
+ * one as large as the text can need (a value takes at least 2 bytes, but
+ * the last). Returns tf_jscan_parse()'s result, or TF_JSCAN_UNSURE when out
+ * of memory; *tape is the caller's to free.
+ */
+static int scan_tape(tf_jscan *js, const uint8_t *text, size_t len, tf_jnode **tape)
+{
+	size_t most = len / 2 + 2;
+	int r;
+
+	*tape = malloc(TAPE_NODES * sizeof(**tape));
+	if (!*tape)
+		return TF_JSCAN_UNSURE;
+	r = tf_jscan_parse(js, (const char *)text, len, *tape, TAPE_NODES);
+	if (r != TF_JSCAN_UNSURE || most <= TAPE_NODES)
+		return r;
+	free(*tape);
+	if (most > TF_JSCAN_MAX_NODES)
+		most = TF_JSCAN_MAX_NODES;
+	*tape = malloc(most * sizeof(**tape));
+	if (!*tape)
+		return TF_JSCAN_UNSURE;
+	return tf_jscan_parse(js, (const char *)text, len, *tape, most);
+}
+
+/*
+ * Reads the body's facts on a tape when it can take the body, else in a
+ * DOM, which doc then holds. Both accept exactly the same texts.
+ */
+static void read_body(const tf_req_view *rq, tf_json_doc *doc, body_facts *f)
+{
+	tf_jnode *tape;
+	tf_jscan js;
+	int r;
+
+	memset(f, 0, offsetof(body_facts, model_buf));
+	if (!rq->body_len)
+		return;
+	r = scan_tape(&js, rq->body, rq->body_len, &tape);
+	if (r == TF_JSCAN_OK && facts_from_tape(&js, f)) {
+		free(tape);
+		return;
+	}
+	free(tape);
+	memset(f, 0, offsetof(body_facts, model_buf));
+	if (r < 0) /* not JSON: the DOM would refuse it too */
+		return;
+	if (tf_json_parse(doc, (const char *)rq->body, rq->body_len, NULL, NULL) == 0)
+		facts_from_dom(doc->root, f);
+}
+
+static uint64_t lim(const body_facts *f, int k)
+{
+	return f->has[k] ? f->limit[k] : 0;
+}
+
 /* The output limit a Bedrock InvokeModel body sets, by model family. The
  * family decides which key the model honours: reading another would
  * under-reserve. An unknown family counts the largest key present. */
-static uint64_t bedrock_invoke_max_out(const char *model, const tf_json_value *b)
+static uint64_t bedrock_invoke_max_out(const char *model, const body_facts *f)
 {
 	char base[TF_CALL_MODEL_MAX];
-	uint64_t v = 0, w = 0;
+	uint64_t v = 0;
 
 	if (tf_model_base(TF_PROVIDER_BEDROCK, model, strlen(model), base, sizeof(base)) < 0)
 		snprintf(base, sizeof(base), "%s", model);
 	if (strncmp(base, "anthropic.", 10) == 0) {
-		if (!tf_json_u64(b, "max_tokens", &v))
-			tf_json_u64(b, "max_tokens_to_sample", &v);
+		v = f->has[L_MAX_TOKENS] ? f->limit[L_MAX_TOKENS] : lim(f, L_MAX_TOKENS_TO_SAMPLE);
 	} else if (strncmp(base, "amazon.titan", 12) == 0) {
-		u64_at(b, "textGenerationConfig", "maxTokenCount", &v);
+		v = lim(f, L_TGC_MAXTOKENCOUNT);
 	} else if (strncmp(base, "amazon.nova", 11) == 0) {
-		u64_at(b, "inferenceConfig", "maxTokens", &v);
-		u64_at(b, "inferenceConfig", "max_new_tokens", &w);
-		v = max_u64(v, w);
+		v = max_u64(lim(f, L_IC_MAXTOKENS), lim(f, L_IC_MAX_NEW_TOKENS));
 	} else if (strncmp(base, "meta.", 5) == 0) {
-		tf_json_u64(b, "max_gen_len", &v);
+		v = lim(f, L_MAX_GEN_LEN);
 	} else if (strncmp(base, "mistral.", 8) == 0 || strncmp(base, "cohere.", 7) == 0) {
-		tf_json_u64(b, "max_tokens", &v);
+		v = lim(f, L_MAX_TOKENS);
 	} else {
-		static const char *const keys[] = { "max_tokens", "max_tokens_to_sample", "max_gen_len",
-						    "maxTokens", "max_new_tokens" };
+		static const int keys[] = { L_MAX_TOKENS, L_MAX_TOKENS_TO_SAMPLE, L_MAX_GEN_LEN,
+					    L_MAXTOKENS, L_MAX_NEW_TOKENS, L_TGC_MAXTOKENCOUNT,
+					    L_IC_MAXTOKENS };
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (tf_json_u64(b, keys[i], &w))
-				v = max_u64(v, w);
-		if (u64_at(b, "textGenerationConfig", "maxTokenCount", &w))
-			v = max_u64(v, w);
-		if (u64_at(b, "inferenceConfig", "maxTokens", &w))
-			v = max_u64(v, w);
+			v = max_u64(v, lim(f, keys[i]));
 	}
 	return v;
 }
 
-static uint64_t openai_max_out(const tf_action *a, const tf_json_value *b)
+static uint64_t openai_max_out(const tf_action *a, const body_facts *f)
 {
-	uint64_t v = 0, w = 0;
-
-	if (strstr(a->operation, "Responses")) {
-		tf_json_u64(b, "max_output_tokens", &v);
-		return v;
-	}
+	if (strstr(a->operation, "Responses"))
+		return lim(f, L_MAX_OUTPUT_TOKENS);
 	/* max_completion_tokens includes reasoning; a body with both is
 	 * bounded by the larger. */
-	tf_json_u64(b, "max_completion_tokens", &v);
-	tf_json_u64(b, "max_tokens", &w);
-	return max_u64(v, w);
+	return max_u64(lim(f, L_MAX_COMPLETION_TOKENS), lim(f, L_MAX_TOKENS));
 }
 
-static uint64_t request_max_out(const tf_call *c, const tf_json_value *b)
+static uint64_t request_max_out(const tf_call *c, const body_facts *f)
 {
 	const char *op = c->act.operation;
 
-	if (!b || b->type != TF_JSON_OBJECT)
+	if (!f->object)
 		return 0;
-	if (strcmp(op, "Converse") == 0 || strcmp(op, "ConverseStream") == 0) {
-		uint64_t v = 0;
-		u64_at(b, "inferenceConfig", "maxTokens", &v);
-		return v;
-	}
+	if (strcmp(op, "Converse") == 0 || strcmp(op, "ConverseStream") == 0)
+		return lim(f, L_IC_MAXTOKENS);
 	if (c->provider == TF_PROVIDER_AZURE || strncmp(op, "OpenAI", 6) == 0)
-		return openai_max_out(&c->act, b);
-	return bedrock_invoke_max_out(c->model, b);
+		return openai_max_out(&c->act, f);
+	return bedrock_invoke_max_out(c->model, f);
 }
 
-static bool body_streams(const tf_json_value *b)
-{
-	const tf_json_value *s = b ? tf_json_get(b, "stream") : NULL;
-
-	return s && s->type == TF_JSON_TRUE;
-}
-
-static const char *body_model(const tf_json_value *b, size_t *n)
-{
-	static const char *const keys[] = { "modelId", "model", "foundationModel" };
-
-	for (size_t i = 0; b && b->type == TF_JSON_OBJECT && i < 3; i++) {
-		const tf_json_value *v = tf_json_get(b, keys[i]);
-		if (v && v->type == TF_JSON_STRING) {
-			*n = v->u.str.len;
-			return v->u.str.s;
-		}
-	}
-	return NULL;
-}
-
-static int map_action(tf_call *call, const tf_req_view *rq, const tf_json_value *body)
+static int map_action(tf_call *call, const tf_req_view *rq, const body_facts *f)
 {
 	const tf_h1_head *h = rq->head;
 	tf_action_req ar = {
@@ -159,31 +387,29 @@ static int map_action(tf_call *call, const tf_req_view *rq, const tf_json_value 
 		.target_len = h->target_len,
 	};
 
-	ar.body_model = body_model(body, &ar.body_model_len);
+	ar.body_model = f->model;
+	ar.body_model_len = f->model_len;
 	return tf_action_map(&ar, &call->act);
 }
 
 /* Input bound: see policy/call.h for why these terms make it an upper bound. */
-static uint64_t input_bound(const tf_req_view *rq)
+static uint64_t input_bound(const tf_req_view *rq, const body_marks *m)
 {
 	uint64_t b = rq->body_len + TF_CALL_TEMPLATE_OVERHEAD;
 
-	if (has_bytes(rq->body, rq->body_len, "\"tools\"") ||
-	    has_bytes(rq->body, rq->body_len, "\"toolConfig\""))
+	if (m->tools)
 		b += TF_CALL_TOOLS_OVERHEAD;
-	b += TF_CALL_IMAGE_URL_TOKENS * (count_bytes(rq->body, rq->body_len, "\"image_url\"") +
-					 count_bytes(rq->body, rq->body_len, "\"s3Location\""));
+	b += TF_CALL_IMAGE_URL_TOKENS * (m->image_url + m->s3_location);
 	return b;
 }
 
-static unsigned cache_writes(const tf_req_view *rq)
+static unsigned cache_writes(const body_marks *m)
 {
 	unsigned w = 0;
 
-	if (has_bytes(rq->body, rq->body_len, "cache_control") ||
-	    has_bytes(rq->body, rq->body_len, "cachePoint"))
+	if (m->cache)
 		w |= TF_CACHE_WRITE_5M;
-	if (w && has_bytes(rq->body, rq->body_len, "\"1h\""))
+	if (w && m->one_hour)
 		w |= TF_CACHE_WRITE_1H;
 	return w;
 }
@@ -192,30 +418,31 @@ int tf_adapt_request(tf_call *call, const tf_req_view *rq, const tf_config *cfg,
 		     const tf_prices *prices)
 {
 	tf_json_doc doc = { 0 };
-	const tf_json_value *body = NULL;
+	body_facts facts;
+	body_marks marks;
 	const char *m, *dep;
 	size_t mlen = 0;
 	int r;
 
-	if (rq->body_len && tf_json_parse(&doc, (const char *)rq->body, rq->body_len, NULL, NULL) == 0)
-		body = doc.root;
-	r = map_action(call, rq, body);
+	read_body(rq, &doc, &facts);
+	r = map_action(call, rq, &facts);
 	if (r < 0)
 		goto out;
 	call->invoke = (call->act.flags & TF_ACTION_INVOKE) != 0;
 	call->stream = (call->act.flags & TF_ACTION_STREAM) ||
-		       ((call->act.flags & TF_ACTION_STREAM_BY_BODY) && body_streams(body));
+		       ((call->act.flags & TF_ACTION_STREAM_BY_BODY) && facts.stream);
 	m = tf_action_model(&call->act, &mlen);
 	if (m)
 		copy_model(call->model, m, mlen);
 	if (!call->invoke)
 		goto out;
-	call->body_unreadable = rq->body_len > 0 && !body;
+	call->body_unreadable = rq->body_len > 0 && !facts.json;
 	dep = call->provider == TF_PROVIDER_AZURE ? tf_config_deployment(cfg, m ? m : "", mlen) : NULL;
 	snprintf(call->price_model, sizeof(call->price_model), "%s", dep ? dep : call->model);
-	call->max_out = request_max_out(call, body);
-	call->input_bound = input_bound(rq);
-	call->cache_writes = cache_writes(rq);
+	call->max_out = request_max_out(call, &facts);
+	scan_marks(rq->body, rq->body_len, &marks);
+	call->input_bound = input_bound(rq, &marks);
+	call->cache_writes = cache_writes(&marks);
 	tf_call_price(call, prices);
 out:
 	tf_json_doc_free(&doc);
@@ -371,42 +598,197 @@ bool tf_adapt_bedrock_usage(const tf_json_value *r, tf_usage *u)
 	return true;
 }
 
-/* The error bodies AWS and Azure send when they refuse a call before any
- * model runs: nothing is billed. */
-static bool provider_error(const tf_call *c, const tf_json_value *r, bool *bills_prompt)
-{
-	const tf_json_value *e;
+/*
+ * A response body as the settlement reads it: on a jsonscan tape, or in a
+ * DOM when the tape cannot take it (or a Bedrock body's usage needs the
+ * DOM readers). Both accept exactly the same texts. The tape's readers
+ * mirror the DOM's (tests/unit/test-adapt.c holds them to it).
+ */
+typedef struct resp_view {
+	bool json;
+	bool on_tape;
+	tf_jscan js;
+	tf_jnode *tape;
+	tf_json_doc doc;
+	const tf_json_value *root; /* the DOM's, once parsed */
+	const uint8_t *body;
+	size_t len;
+} resp_view;
 
-	*bills_prompt = false;
-	if (!r || r->type != TF_JSON_OBJECT)
+static void rv_open(resp_view *rv, const uint8_t *body, size_t len)
+{
+	int r = scan_tape(&rv->js, body, len, &rv->tape);
+
+	rv->body = body;
+	rv->len = len;
+	if (r == TF_JSCAN_OK) {
+		rv->json = rv->on_tape = true;
+		return;
+	}
+	if (r < 0) /* not JSON: the DOM would refuse it too */
+		return;
+	if (tf_json_parse(&rv->doc, (const char *)body, len, NULL, NULL) == 0) {
+		rv->root = rv->doc.root;
+		rv->json = true;
+	}
+}
+
+/* The DOM of a body read on the tape (parsed now), or NULL. */
+static const tf_json_value *rv_dom(resp_view *rv)
+{
+	if (rv->json && !rv->root &&
+	    tf_json_parse(&rv->doc, (const char *)rv->body, rv->len, NULL, NULL) == 0)
+		rv->root = rv->doc.root;
+	return rv->root;
+}
+
+static void rv_close(resp_view *rv)
+{
+	free(rv->tape);
+	tf_json_doc_free(&rv->doc);
+}
+
+static bool rv_object(const resp_view *rv)
+{
+	if (rv->on_tape)
+		return rv->js.nodes[0].type == TF_JSON_OBJECT;
+	return rv->root && rv->root->type == TF_JSON_OBJECT;
+}
+
+/* The root's member key, on the tape (NULL when absent). */
+static const tf_jnode *rv_member(const resp_view *rv, const char *key)
+{
+	return tf_jscan_get(&rv->js, &rv->js.nodes[0], key);
+}
+
+static bool rv_has(const resp_view *rv, const char *key)
+{
+	return rv->on_tape ? rv_member(rv, key) != NULL : tf_json_get(rv->root, key) != NULL;
+}
+
+/* The body's "error" is an object; *filter: its "code" is the string
+ * "content_filter" (compared as strcmp on the decoded string would). */
+static bool rv_error(const resp_view *rv, bool *filter)
+{
+	*filter = false;
+	if (rv->on_tape) {
+		const tf_jnode *e = rv_member(rv, "error"), *code;
+		char s[sizeof("content_filter") + 1] = { 0 };
+
+		if (!e || e->type != TF_JSON_OBJECT)
+			return false;
+		code = tf_jscan_get(&rv->js, e, "code");
+		if (code && code->type == TF_JSON_STRING) {
+			tf_jscan_str_copy(&rv->js, code, s, sizeof(s) - 1);
+			*filter = strcmp(s, "content_filter") == 0;
+		}
+		return true;
+	} else {
+		const tf_json_value *e = tf_json_get(rv->root, "error");
+
+		if (!e || e->type != TF_JSON_OBJECT)
+			return false;
+		e = tf_json_get(e, "code");
+		*filter = e && e->type == TF_JSON_STRING && strcmp(e->u.str.s, "content_filter") == 0;
+		return true;
+	}
+}
+
+/* Models named longer than this are read from the DOM. */
+#define RESP_MODEL_MAX 512
+
+/* The body's "model" when it is a non-empty string: decoded into buf (cap
+ * RESP_MODEL_MAX) or in the DOM. */
+static const char *rv_model(resp_view *rv, char *buf, size_t *len)
+{
+	const tf_json_value *m;
+
+	if (rv->on_tape) {
+		const tf_jnode *v = rv_member(rv, "model");
+
+		if (!v || v->type != TF_JSON_STRING || v->len == 0)
+			return NULL;
+		if (v->len <= RESP_MODEL_MAX) {
+			*len = tf_jscan_str_copy(&rv->js, v, buf, RESP_MODEL_MAX);
+			return buf;
+		}
+	}
+	m = rv_dom(rv) ? tf_json_get(rv->root, "model") : NULL;
+	if (!m || m->type != TF_JSON_STRING || m->u.str.len == 0)
+		return NULL;
+	*len = m->u.str.len;
+	return m->u.str.s;
+}
+
+/* obj.a.b as an unsigned integer, on the tape. */
+static bool jscan_u64_at(const tf_jscan *js, const tf_jnode *obj, const char *a, const char *b,
+			 uint64_t *out)
+{
+	const tf_jnode *o = tf_jscan_get(js, obj, a);
+
+	return o && o->type == TF_JSON_OBJECT && jscan_u64(js, o, b, out);
+}
+
+/* tf_adapt_openai_usage on the tape. */
+static bool jscan_openai_usage(const tf_jscan *js, const tf_jnode *u, tf_usage *out)
+{
+	uint64_t prompt, completion = 0, cached = 0, reasoning = 0;
+
+	if (!u || u->type != TF_JSON_OBJECT)
 		return false;
-	if (c->provider == TF_PROVIDER_BEDROCK)
-		return tf_json_get(r, "message") || tf_json_get(r, "Message") ||
-		       tf_json_get(r, "__type");
-	e = tf_json_get(r, "error");
-	if (!e || e->type != TF_JSON_OBJECT)
+	if (jscan_u64(js, u, "prompt_tokens", &prompt)) {
+		jscan_u64(js, u, "completion_tokens", &completion);
+		jscan_u64_at(js, u, "prompt_tokens_details", "cached_tokens", &cached);
+		jscan_u64_at(js, u, "completion_tokens_details", "reasoning_tokens", &reasoning);
+	} else if (jscan_u64(js, u, "input_tokens", &prompt)) {
+		/* Responses API */
+		jscan_u64(js, u, "output_tokens", &completion);
+		jscan_u64_at(js, u, "input_tokens_details", "cached_tokens", &cached);
+		jscan_u64_at(js, u, "output_tokens_details", "reasoning_tokens", &reasoning);
+	} else {
 		return false;
-	/* Azure bills the prompt of a request its content filter rejected. */
-	e = tf_json_get(e, "code");
-	*bills_prompt = e && e->type == TF_JSON_STRING && strcmp(e->u.str.s, "content_filter") == 0;
+	}
+	tf_usage_from_openai(out, prompt, cached, completion, reasoning);
 	return true;
 }
 
-static void reprice_by_response(tf_call *c, const tf_json_value *r, const tf_config *cfg,
+static bool rv_openai_usage(const resp_view *rv, tf_usage *u)
+{
+	if (!rv->on_tape)
+		return tf_adapt_openai_usage(tf_json_get(rv->root, "usage"), u);
+	return jscan_openai_usage(&rv->js, rv_member(rv, "usage"), u);
+}
+
+/* The error bodies AWS and Azure send when they refuse a call before any
+ * model runs: nothing is billed. */
+static bool provider_error(const tf_call *c, const resp_view *rv, bool *bills_prompt)
+{
+	*bills_prompt = false;
+	if (!rv->json || !rv_object(rv))
+		return false;
+	if (c->provider == TF_PROVIDER_BEDROCK)
+		return rv_has(rv, "message") || rv_has(rv, "Message") || rv_has(rv, "__type");
+	/* Azure bills the prompt of a request its content filter rejected. */
+	return rv_error(rv, bills_prompt);
+}
+
+static void reprice_by_response(tf_call *c, resp_view *rv, const tf_config *cfg,
 				const tf_prices *prices)
 {
-	const tf_json_value *m = r ? tf_json_get(r, "model") : NULL;
+	char buf[RESP_MODEL_MAX];
+	size_t len = 0;
+	const char *m = rv->json ? rv_model(rv, buf, &len) : NULL;
 
-	if (!m || m->type != TF_JSON_STRING || m->u.str.len == 0)
+	if (!m)
 		return;
-	copy_model(c->response_model, m->u.str.s, m->u.str.len);
+	copy_model(c->response_model, m, len);
 	/* A deployment the config maps, or one named like a model we know, is
 	 * already priced right; only an unknown one learns its model here. */
 	if (c->provider != TF_PROVIDER_AZURE || c->match != TF_PRICE_UNKNOWN)
 		return;
 	{
 		tf_price p;
-		tf_price_match k = tf_prices_lookup(prices, c->provider, m->u.str.s, m->u.str.len, &p);
+		tf_price_match k = tf_prices_lookup(prices, c->provider, m, len, &p);
 		if (k != TF_PRICE_UNKNOWN) {
 			c->price = p;
 			c->match = k;
@@ -418,8 +800,7 @@ static void reprice_by_response(tf_call *c, const tf_json_value *r, const tf_con
 void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool complete,
 		     const tf_config *cfg, const tf_prices *prices)
 {
-	tf_json_doc doc = { 0 };
-	const tf_json_value *r = NULL;
+	resp_view rv = { 0 };
 	bool prompt_billed;
 
 	if (!call->invoke)
@@ -430,11 +811,10 @@ void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool comple
 		tf_call_settle(call, TF_USAGE_RESERVED, "no response");
 		return;
 	}
-	if (body && len && complete &&
-	    tf_json_parse(&doc, (const char *)body, len, NULL, NULL) == 0)
-		r = doc.root;
+	if (body && len && complete)
+		rv_open(&rv, body, len);
 	if (call->status >= 400) {
-		if (provider_error(call, r, &prompt_billed)) {
+		if (provider_error(call, &rv, &prompt_billed)) {
 			if (prompt_billed) {
 				/* Prompt tokens unknown: charge the prompt's bound. */
 				call->usage = (tf_usage){ .input = call->input_bound };
@@ -447,16 +827,20 @@ void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool comple
 		}
 		goto out;
 	}
-	reprice_by_response(call, r, cfg, prices);
+	reprice_by_response(call, &rv, cfg, prices);
 	if (call->usage_from == TF_USAGE_HEADERS) {
 		tf_call_settle(call, TF_USAGE_HEADERS, NULL);
 		goto out;
 	}
-	if (r) {
+	if (rv.json) {
 		tf_usage u = { 0 };
-		bool ok = call->provider == TF_PROVIDER_AZURE || strncmp(call->act.operation, "OpenAI", 6) == 0
-				  ? tf_adapt_openai_usage(tf_json_get(r, "usage"), &u)
-				  : tf_adapt_bedrock_usage(r, &u);
+		const tf_json_value *r;
+		bool ok = false;
+
+		if (call->provider == TF_PROVIDER_AZURE || strncmp(call->act.operation, "OpenAI", 6) == 0)
+			ok = rv_openai_usage(&rv, &u);
+		else if ((r = rv_dom(&rv)) != NULL)
+			ok = tf_adapt_bedrock_usage(r, &u);
 		if (ok) {
 			call->usage = u;
 			tf_call_settle(call, TF_USAGE_BODY, NULL);
@@ -466,8 +850,8 @@ void tf_adapt_finish(tf_call *call, const uint8_t *body, size_t len, bool comple
 	tf_call_settle(call, TF_USAGE_RESERVED,
 		       !body || !len ? "response body not readable"
 		       : !complete   ? "response body cut short or over the cap"
-		       : !r          ? "response body is not JSON"
+		       : !rv.json    ? "response body is not JSON"
 				     : "no usage in the response");
 out:
-	tf_json_doc_free(&doc);
+	rv_close(&rv);
 }

@@ -1,6 +1,7 @@
 #include "flow.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,6 +173,15 @@ static int forward_as_is(tf_conn *c, const tf_h1_head *h)
 {
 	int r;
 
+	if (!h->expect_continue && c->out.len == 0 && c->inflight == 0) {
+		/* Nothing queued: the held request becomes `out` as it is,
+		 * without a copy (h's spans stay valid: the bytes do not move). */
+		tf_buf_free(&c->out);
+		c->out = c->hold;
+		c->out.cap = OUT_CAP;
+		tf_buf_init(&c->hold, HOLD_CAP);
+		return 0;
+	}
 	if (!h->expect_continue)
 		return queue_out(c, c->hold.data, c->hold.len);
 	r = queue_head_without_expect(c, h);
@@ -353,6 +363,35 @@ void tf_flow_await_approval(const tf_h1_head *h, tf_exchange *ex, const uint8_t 
 	snprintf(ex->enf.detail, sizeof(ex->enf.detail), "%.400s: %s", ex->call.act.action, who);
 }
 
+/*
+ * The request's head, with spans into `hold`: everything after it (the
+ * adapter, the rewrite, the Expect removal) works there. The framer parsed
+ * it already, in its own copy: `hold` is the same bytes after the empty
+ * lines the framer skipped, so its spans are moved rather than the head
+ * parsed again (when, against expectation, the bytes differ, it is).
+ */
+static int held_head(tf_conn *c, tf_h1_head *h)
+{
+	const tf_h1_head *p = &c->req.parsed;
+	const tf_buf *fh = &c->req.head;
+	size_t lead = 0;
+
+	while (lead < c->hold.len && (c->hold.data[lead] == '\r' || c->hold.data[lead] == '\n'))
+		lead++;
+	if (fh->len && p->head_len == fh->len && c->hold.len - lead >= fh->len &&
+	    memcmp(c->hold.data + lead, fh->data, fh->len) == 0) {
+		/* Only the fields in use: the head has room for 64. */
+		memcpy(h, p, offsetof(tf_h1_head, headers));
+		memcpy(h->headers, p->headers, p->num_headers * sizeof(p->headers[0]));
+		memcpy(&h->num_headers, &p->num_headers,
+		       sizeof(*h) - offsetof(tf_h1_head, num_headers));
+		tf_h1_head_move(h, (const char *)fh->data, (const char *)c->hold.data + lead);
+		h->head_len += lead;
+		return 0;
+	}
+	return tf_h1_parse_head((const char *)c->hold.data, c->hold.len, TF_H1_REQUEST, h) > 0 ? 0 : -1;
+}
+
 static int request_complete(tf_conn *c)
 {
 	tf_h1_head *h = malloc(sizeof(*h));
@@ -361,10 +400,7 @@ static int request_complete(tf_conn *c)
 	size_t blen;
 	int r;
 
-	/* The framer's head spans point into its own copy; everything below
-	 * (the adapter, the rewrite, the Expect removal) works on `hold`, so
-	 * parse the head again right there. */
-	if (!h || tf_h1_parse_head((const char *)c->hold.data, c->hold.len, TF_H1_REQUEST, h) <= 0) {
+	if (!h || held_head(c, h) < 0) {
 		free(h);
 		return -1;
 	}

@@ -91,6 +91,12 @@ typedef struct tf_h1_head {
  */
 int tf_h1_parse_head(const char *buf, size_t len, tf_h1_kind kind, tf_h1_head *out);
 
+/*
+ * Re-points the spans of h, parsed from the buffer at from, at an identical
+ * copy of those bytes at to (same offsets). head_len is unchanged.
+ */
+void tf_h1_head_move(tf_h1_head *h, const char *from, const char *to);
+
 /* Case-insensitive lookup of the first field called name; NULL when absent. */
 const tf_h1_header *tf_h1_find(const tf_h1_head *h, const char *name);
 /* True when p[0..n) equals the NUL-terminated lit, ignoring ASCII case. */

@@ -810,3 +810,29 @@ ParameterizedTest(split_case *c, http1, realistic)
 		n = (size_t)(strstr(c->text, "\r\n\r\n") - c->text) + 4 + 4 + 16 + 2 + 5;
 	tf_test_splits(run_framer, &o, c->text, n, NULL);
 }
+
+/* A head moved onto a copy of its bytes reads as the copy parsed. */
+Test(http1, head_move)
+{
+	static const char raw[] = "POST /a?b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+				  "X-Empty:\r\n\r\nabc";
+	char copy[sizeof(raw)];
+	tf_h1_head a, b;
+	int n = tf_h1_parse_head(raw, sizeof(raw) - 1, TF_H1_REQUEST, &a);
+
+	cr_assert_gt(n, 0);
+	memcpy(copy, raw, sizeof(raw));
+	cr_assert_eq(tf_h1_parse_head(copy, sizeof(copy) - 1, TF_H1_REQUEST, &b), n);
+	tf_h1_head_move(&a, raw, copy);
+	cr_assert_eq(a.method, b.method);
+	cr_assert_eq(a.target, b.target);
+	cr_assert_null(a.reason);
+	cr_assert_eq(a.num_headers, b.num_headers);
+	for (size_t i = 0; i < a.num_headers; i++) {
+		cr_assert_eq(a.headers[i].name, b.headers[i].name);
+		cr_assert_eq(a.headers[i].value, b.headers[i].value);
+		cr_assert_eq(a.headers[i].value_len, b.headers[i].value_len);
+	}
+	cr_assert_eq(a.head_len, b.head_len);
+	cr_assert_eq(a.content_length, 3);
+}
