@@ -1549,6 +1549,10 @@ static void in_block_done(tf_h2 *h)
 				h->ops.response_head(h->ops.ctx, s->user, h->view);
 				s->edit = h->ops.response_edit && !d->blk_end_stream &&
 					  h->ops.response_edit(h->ops.ctx, s->user, false, NULL, NULL);
+				/* An edited stream's cut counts what the caller gave
+				 * (DATA before the head, from a broken server, is not). */
+				if (s->edit)
+					s->resp_have = 0;
 			}
 		} else {
 			tf_log(TF_LOG_WARN, "h2: stream %u: a response head we cannot read; its call "
