@@ -138,6 +138,22 @@ static void mark(call *c, uint64_t words_sent, uint64_t visible)
 	emu_resp_mark(c->r, c->reasoning + (words_sent < visible ? words_sent : visible));
 }
 
+/* The bigevent fault: one delta over the 64 KiB stream window HTTP/2
+ * clients start with (spaces: the tokens billed stay the formula's). */
+static char *big_delta(char *t)
+{
+	size_t n = strlen(t), pad = (size_t)100 << 10;
+	char *big = malloc(n + pad + 1);
+
+	if (!big)
+		return t;
+	memcpy(big, t, n);
+	memset(big + n, ' ', pad);
+	big[n + pad] = 0;
+	free(t);
+	return big;
+}
+
 static void stream_chat(call *c, bool completions)
 {
 	sse_out o = {&c->r->body, 0, 2, c->q->fault};
@@ -173,6 +189,9 @@ static void stream_chat(call *c, bool completions)
 	for (uint64_t i = 0; i < k; i++) {
 		uint64_t first = i * WORDS_PER_DELTA;
 		char *t = words(first, visible - first < WORDS_PER_DELTA ? visible - first : WORDS_PER_DELTA);
+
+		if (i == 0 && c->q->fault == EMU_FAULT_BIGEVENT)
+			t = big_delta(t);
 
 		j = chunk_base(c, object);
 		ch = cJSON_CreateObject();

@@ -16,6 +16,7 @@ static const char *const names[] = {
 	[EMU_FAULT_MALFORMED] = "malformed",
 	[EMU_FAULT_TRUNCATE] = "truncate",
 	[EMU_FAULT_CRC] = "crc",
+	[EMU_FAULT_BIGEVENT] = "bigevent",
 };
 
 const char *emu_fault_name(emu_fault_kind k)
@@ -104,7 +105,7 @@ int emu_fault_parse(const char *spec, emu_fault *out, char *err, size_t errlen)
 			out->kind = (emu_fault_kind)k;
 	}
 	if (out->kind == EMU_FAULT_NONE) {
-		snprintf(err, errlen, "unknown fault kind '%.*s' (429, 500, 503, malformed, truncate, crc)",
+		snprintf(err, errlen, "unknown fault kind '%.*s' (429, 500, 503, malformed, truncate, crc, bigevent)",
 			 (int)kl, spec);
 		return -1;
 	}

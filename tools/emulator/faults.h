@@ -35,6 +35,7 @@ typedef enum emu_fault_kind {
 	EMU_FAULT_MALFORMED,
 	EMU_FAULT_TRUNCATE,
 	EMU_FAULT_CRC,
+	EMU_FAULT_BIGEVENT,
 } emu_fault_kind;
 
 typedef struct emu_fault {
