@@ -543,7 +543,23 @@ bool tf_exchange_edit_of(tf_conn *c, tf_exchange *ex, bool end, tf_buf *out, uin
 	if (!ex->cut) {
 		if (end)
 			tf_streamuse_finish(&ex->su);
-		release(c, ex, end ? tf_streamuse_fed(&ex->su) : decided(ex), out);
+		/* Held octets count against the server's windows (h2.h "Edit"):
+		 * an event larger than the app's stream window would stall the
+		 * stream. Chat chunks are well under 1 KiB; past the bound, the
+		 * app gets the stream as sent (the usage chunk with it). */
+		if (!ex->h2_shown && ex->held.len > TF_EXCHANGE_EDIT_HOLD) {
+			ex->h2_shown = true;
+			tf_log(TF_LOG_WARN, "%s: an event of over %zu KiB; the rest of the stream, "
+			       "with the usage chunk TokenFence asked for, reaches the app as sent",
+			       ex->call.act.action, TF_EXCHANGE_EDIT_HOLD >> 10);
+		}
+		if (ex->h2_shown) {
+			emit_payload(c, out, ex->held.data, ex->held.len);
+			ex->released += ex->held.len;
+			tf_buf_reset(&ex->held);
+		} else {
+			release(c, ex, end ? tf_streamuse_fed(&ex->su) : decided(ex), out);
+		}
 	}
 	*held = ex->held.len;
 	return true;

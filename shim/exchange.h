@@ -66,6 +66,7 @@ typedef struct tf_exchange {
 	bool h2_cuttable;   /* an HTTP/2 stream the layer may cut (tf_exchange_cut_of) */
 	bool h2_hide;       /* an HTTP/2 stream hide_usage edits (tf_exchange_edit_of): its
 			     * payload is held and released as for a managed one */
+	bool h2_shown;      /* an edited stream given up: the rest reaches the app as sent */
 	bool cut_due;       /* HTTP/2: a cut was decided, waiting for an event boundary */
 	bool cut_reset;     /* HTTP/2: cut, and the server told to stop (RST_STREAM); what
 			     * it still had in flight is read (not delivered) and booked */
@@ -125,7 +126,10 @@ bool tf_exchange_cut_of(struct tf_conn *c, tf_exchange *ex, uint64_t have, uint6
  * edited. out == NULL: whether ex is. Otherwise appends to out the payload
  * now decided (whole events, without the drop spans; everything when end),
  * and *held the payload octets still held. After a cut, gives nothing.
+ * Never holds more than TF_EXCHANGE_EDIT_HOLD (plus the frame just read):
+ * past it, the stream is given up and the rest reaches the app as sent.
  */
+#define TF_EXCHANGE_EDIT_HOLD ((size_t)8 << 10)
 bool tf_exchange_edit_of(struct tf_conn *c, tf_exchange *ex, bool end, tf_buf *out, uint64_t *held);
 void tf_exchange_blocked(struct tf_conn *c, tf_exchange *ex);
 /* The server's bytes now being read are not for the app: a stand-in's

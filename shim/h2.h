@@ -101,8 +101,8 @@
  *   with a WINDOW_UPDATE on the connection and on the stream (it stays
  *   open; the app acknowledges only what it received). Octets the caller
  *   holds (the rest of an unfinished event) are counted by the server's
- *   windows until given or dropped: an event larger than the stream window
- *   would stall it (real events are well under 1 KiB; known limit). Since
+ *   windows until given or dropped, so the caller must bound them below
+ *   the app's stream window (the exchange gives a stream up past 8 KiB). Since
  *   the app is always sent no more than the server was, both of the app's
  *   receive windows stay within what the server believes. Trailers first
  *   flush what is held. A cut of an edited stream (response_cut: have and

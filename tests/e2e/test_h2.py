@@ -406,6 +406,37 @@ def t_curl_stream_hide(tap):
             tap.note(g.shim_log()[-3000:])
 
 
+def t_node_stream_big_event(tap):
+    """An edited stream (usage hidden) whose one event is larger than the 64 KiB
+    stream window node starts with: TokenFence must not hold it until the
+    server stalls; it gives the stream up (usage then visible) and the call
+    completes and is booked exactly."""
+    node_ready(tap)
+    with Guard("--http2", "--pace-ms", "0", "--fail", "bigevent") as g:
+        body = json.dumps({"messages": [{"role": "user", "content": "tell me a story"}],
+                           "max_tokens": 100, "stream": True})
+        path = "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+        req = {"path": path, "body": body, "timeout_ms": 20000,
+               "headers": {"content-type": "application/json", "api-key": emumod.AZURE_KEY}}
+        p, out = node_h2(g, g.preload_env(), g.azure_url, [req, req])
+        tap.eq(p.returncode, 0, "big event: node exit status")
+        tap.eq([(o.get("status"), o.get("error")) for o in out[:2]], [(200, None), (200, None)],
+               "big event: both streams completed on one session, no timeout")
+        tap.check(all(o.get("length", 0) > 100 << 10 for o in out[:2]),
+                  "big event: node read the 100 KiB event", [o.get("length") for o in out[:2]])
+        tap.check("over 8 KiB" in g.shim_log(), "big event: the shim said it gave the edit up",
+                  g.shim_log()[-1500:])
+        billed = g.billed(2)
+        guard.wait_until(lambda: len(g.calls()) >= 2, timeout=5)
+        calls = g.calls()
+        tap.eq([c.get("tokenfence.usage_source") for c in calls], ["stream", "stream"],
+               "big event: booked from the streams' usage chunks")
+        check_accounting(tap, g, "big event", billed, None, calls)
+        if tap.failed:
+            tap.note(p.stderr[-2000:])
+            tap.note(g.shim_log()[-3000:])
+
+
 # ---- bad input: raw HTTP/2 servers ------------------------------------------------------
 
 def frame(ftype, flags, sid, payload=b""):
@@ -601,6 +632,7 @@ CASES = {
     "downgrade-alpn": t_downgrade_alpn,
     "curl": t_curl,
     "curl-stream-hide": t_curl_stream_hide,
+    "node-stream-big-event": t_node_stream_big_event,
     "bad-server-garbage": t_bad_server_garbage,
     "bad-server-big-headers": t_bad_server_big_headers,
     "bad-server-no-window-update": t_bad_server_no_window_update,
