@@ -1,5 +1,7 @@
 #include "json.h"
 
+#include "utf8.h"
+
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
@@ -143,66 +145,6 @@ static void skip_ws(parser *ps)
 	}
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (at most n bytes available), or
- * 0 if it is invalid (RFC 3629 §4 table: no overlongs, no surrogates).
- */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
-static size_t utf8_put(uint32_t cp, char *o)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 static int hex4(const char *s, uint32_t *out)
 {
 	uint32_t v = 0;
@@ -324,12 +266,12 @@ static int parse_string(parser *ps, const char **out, size_t *outlen)
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				q += 6;
 			}
-			o += utf8_put(cp, o);
+			o += tf_utf8_put(cp, o);
 		} else if (c < 0x20) {
 			return fail_at(ps, q, -EINVAL, "control character %s in string",
 				       show_byte(c, tmp));
 		} else {
-			size_t n = utf8_len((const unsigned char *)q, (size_t)(close - q));
+			size_t n = tf_utf8_len((const unsigned char *)q, (size_t)(close - q));
 			if (n == 0)
 				return fail_at(ps, q, -EINVAL, "invalid UTF-8 in string");
 			memcpy(o, q, n);
@@ -1101,7 +1043,7 @@ static int put_escaped(tf_buf *b, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		len = utf8_len((const unsigned char *)s + i, n - i);
+		len = tf_utf8_len((const unsigned char *)s + i, n - i);
 		if (len == 0) {
 			r = tf_buf_append(b, "\xef\xbf\xbd", 3);
 			i++;

@@ -1,5 +1,7 @@
 #include "jsonscan.h"
 
+#include "utf8.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -49,37 +51,6 @@ static int32_t hex4(const unsigned char *s, size_t n)
 		v = v << 4 | d;
 	}
 	return v;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid:
- * RFC 3629 §4, as policy/json.c (no overlongs, no surrogates). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
 }
 
 static size_t utf8_bytes(uint32_t cp)
@@ -234,7 +205,7 @@ static inline int scan_string(const char **pp, const char *end, size_t *dlen, bo
 		} else if (c < 0x20) {
 			return -EINVAL;
 		} else {
-			size_t n = utf8_len(q, (size_t)(e - q));
+			size_t n = tf_utf8_len(q, (size_t)(e - q));
 
 			if (n == 0)
 				return -EINVAL;
@@ -488,30 +459,6 @@ const tf_jnode *tf_jscan_get(const tf_jscan *js, const tf_jnode *obj, const char
 	return NULL;
 }
 
-static size_t put_utf8(uint32_t cp, char *o)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 size_t tf_jscan_str_copy(const tf_jscan *js, const tf_jnode *v, char *dst, size_t cap)
 {
 	const unsigned char *q = (const unsigned char *)js->text + v->start + 1;
@@ -537,7 +484,7 @@ size_t tf_jscan_str_copy(const tf_jscan *js, const tf_jnode *v, char *dst, size_
 		raw = escape(q, (size_t)(e - q), &cp);
 		if (raw == 0) /* cannot happen: the scan checked every escape */
 			break;
-		k = put_utf8(cp, tmp);
+		k = tf_utf8_put(cp, tmp);
 		if (k > cap - o)
 			k = cap - o;
 		memcpy(dst + o, tmp, k);
