@@ -25,15 +25,14 @@ static uint32_t zlib_crc(uint32_t crc, const uint8_t *p, size_t n)
  * in as X = X.lo * (x^(128+32) mod P) ^ X.hi * (x^(128-32) mod P) ^ next,
  * bit-reflected: the constants are those of Intel's "Fast CRC Computation
  * for Generic Polynomials Using PCLMULQDQ" (2009), k3 and k4, as also used by
- * Linux's arch/x86/crypto/crc32-pclmul_asm.S. The 16 bytes left in X then
- * go through zlib with the register reset, which is the same remainder.
+ * Linux's arch/x86/crypto/crc32-pclmul_asm.S. X is then reduced to the
+ * 32-bit register, and the last n % 16 bytes go through zlib.
  */
 __attribute__((target("pclmul,sse2"))) static uint32_t clmul_crc(uint32_t crc, const uint8_t *p,
 								  size_t n)
 {
 	const __m128i k = _mm_set_epi64x(INT64_C(0x0ccaa009e), INT64_C(0x1751997d0));
 	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-	uint8_t rest[16];
 
 	x = _mm_xor_si128(x, _mm_cvtsi32_si128((int)~crc));
 	p += 16;
@@ -47,8 +46,23 @@ __attribute__((target("pclmul,sse2"))) static uint32_t clmul_crc(uint32_t crc, c
 		p += 16;
 		n -= 16;
 	}
-	_mm_storeu_si128((__m128i *)(void *)rest, x);
-	return zlib_crc(zlib_crc(0xffffffffu, rest, 16), p, n);
+	/* 128 -> 64 bits (k4), 64 -> 32 (k5), then Barrett with P and its
+	 * quotient u, the same paper's constants: the register after X. */
+	{
+		const __m128i k5 = _mm_set_epi64x(0, INT64_C(0x163cd6124));
+		const __m128i pu = _mm_set_epi64x(INT64_C(0x1f7011641), INT64_C(0x1db710641));
+		const __m128i mask32 = _mm_set_epi32(0, 0, 0, -1);
+		__m128i t;
+
+		x = _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x10), _mm_srli_si128(x, 8));
+		t = _mm_srli_si128(x, 4);
+		x = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x, mask32), k5, 0x00), t);
+		t = x;
+		x = _mm_and_si128(_mm_clmulepi64_si128(_mm_and_si128(x, mask32), pu, 0x10), mask32);
+		x = _mm_xor_si128(_mm_clmulepi64_si128(x, pu, 0x00), t);
+		crc = ~(uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(x, 4));
+	}
+	return n ? zlib_crc(crc, p, n) : crc;
 }
 
 static int has_clmul(void)

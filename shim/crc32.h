@@ -9,7 +9,8 @@
  * from crc (0 to start): tf_crc32(crc, p, n) == crc32(crc, p, n) for every
  * input. Reads exactly p[0..n). Where the CPU has carry-less multiply
  * (PCLMULQDQ, checked once at run time), inputs of 32 bytes and more are
- * folded 16 bytes at a time; the rest, and other CPUs, use zlib.
+ * folded 16 bytes at a time; the last n % 16 bytes, shorter inputs and
+ * other CPUs use zlib.
  */
 uint32_t tf_crc32(uint32_t crc, const uint8_t *p, size_t n);
 
