@@ -21,6 +21,9 @@ static bool ws(char c)
 
 static const char *skip_ws(const char *p, const char *end)
 {
+	/* Compact JSON, the usual case: no whitespace at all. */
+	if (p < end && (unsigned char)*p > ' ')
+		return p;
 	while (p < end && (unsigned char)*p <= ' ' && ws(*p))
 		p++;
 	return p;

@@ -3,7 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+
+#include "crc32.h"
 
 /* Above this, a buffer left by a large message is released, not kept. */
 #define ES_KEEP_ALLOC ((size_t)64 * 1024)
@@ -34,10 +35,9 @@ static void put_u64(uint8_t *p, uint64_t v)
 	put_u32(p + 4, (uint32_t)v);
 }
 
-/* Lengths here are capped far below 4 GiB, so zlib's uInt is enough. */
 static uint32_t crc(const uint8_t *p, size_t n)
 {
-	return (uint32_t)crc32(0L, p, (uInt)n);
+	return tf_crc32(0, p, n);
 }
 
 /* Value size of a fixed-size type; -1 for the length-prefixed ones and bad types. */
@@ -227,7 +227,7 @@ static int parse_checked(const uint8_t *p, size_t n, uint32_t total, uint32_t hl
 {
 	if (total != n)
 		return TF_ES_EMALFORMED;
-	if ((uint32_t)crc32(get_u32(p + 8), p + 8, (uInt)(n - 12)) != get_u32(p + n - 4))
+	if (tf_crc32(get_u32(p + 8), p + 8, n - 12) != get_u32(p + n - 4))
 		return TF_ES_ECRC;
 	m->raw = p;
 	m->raw_len = n;

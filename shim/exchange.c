@@ -252,6 +252,16 @@ static void emit_chunk(tf_conn *c, const uint8_t *p, size_t n)
 		tf_log(TF_LOG_ERROR, "connection to %s: cannot queue stream bytes", c->host);
 }
 
+/* One chunk of a then b: what emit_chunk() makes of them joined. */
+static void emit_chunk2(tf_conn *c, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	if (an + bn && (tf_buf_printf(&c->inject, "%zx\r\n", an + bn) < 0 ||
+			(an && tf_buf_append(&c->inject, a, an) < 0) ||
+			(bn && tf_buf_append(&c->inject, b, bn) < 0) ||
+			tf_buf_append(&c->inject, "\r\n", 2) < 0))
+		tf_log(TF_LOG_ERROR, "connection to %s: cannot queue stream bytes", c->host);
+}
+
 /* Payload for the app: chunked to the app's queue (HTTP/1.1), or as it is
  * to the HTTP/2 layer's scratch (raw). */
 static void emit_payload(tf_conn *c, tf_buf *raw, const uint8_t *p, size_t n)
@@ -344,6 +354,34 @@ static uint64_t decided(const tf_exchange *ex)
 		       : tf_streamuse_boundary(&ex->su);
 }
 
+/*
+ * feed_stream()'s usual case without copying p into held first: when every
+ * held byte and some of p (just fed to streamuse) are decided and no drop
+ * span falls in them, they go out as the one chunk release() would make of
+ * them, and only the undecided rest of p is held. False (nothing done)
+ * otherwise.
+ */
+static bool release_direct(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
+{
+	uint64_t upto = decided(ex), fed = tf_streamuse_fed(&ex->su), fed_before = fed - n;
+	size_t from_p;
+
+	if (fed < n || ex->released + ex->held.len != fed_before || upto < fed_before || upto > fed_before + n ||
+	    upto == ex->released)
+		return false;
+	if (!ex->have_drop)
+		ex->have_drop = tf_streamuse_next_drop(&ex->su, &ex->drop);
+	if (ex->have_drop && ex->drop.start < upto)
+		return false;
+	from_p = (size_t)(upto - fed_before);
+	emit_chunk2(c, ex->held.data, ex->held.len, p, from_p);
+	tf_buf_reset(&ex->held);
+	ex->released = upto;
+	if (from_p < n && tf_buf_append(&ex->held, p + from_p, n - from_p) < 0)
+		tf_log(TF_LOG_ERROR, "%s: stream buffer overflow", ex->call.act.action);
+	return true;
+}
+
 static void feed_stream(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
 {
 	/* After a cut whose connection we shut, the call is settled from what
@@ -355,6 +393,10 @@ static void feed_stream(tf_conn *c, tf_exchange *ex, const uint8_t *p, size_t n)
 	tf_streamuse_feed(&ex->su, p, n);
 	if ((!ex->managed && !ex->h2_hide) || ex->cut)
 		return;
+	if (!ex->h2_hide && release_direct(c, ex, p, n)) {
+		live_check(c, ex);
+		return;
+	}
 	if (tf_buf_append(&ex->held, p, n) < 0) {
 		/* Cannot happen within the caps streamuse enforces; if it does,
 		 * the stream is no longer ours to edit. */

@@ -600,6 +600,55 @@ static bool native_json(tf_streamuse *s, const uint8_t *p, size_t n)
 	return r;
 }
 
+/* A byte that stands for itself in a JSON string, and is ASCII. */
+static bool plain_ascii(uint8_t c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/*
+ * Bedrock's chunk payload as it always comes, {"bytes":"..."} with maybe
+ * ,"p":"..." (padding) before the }, no whitespace and no escape in either
+ * string: then *text, *len are the bytes string, which is what the JSON
+ * parsers would give, so they need not run. Anything else returns false and
+ * goes through them. Bytes the parsers would refuse inside the bytes string
+ * (controls, bad UTF-8) are outside the base64 alphabet, so the decoder
+ * refuses the chunk just the same.
+ */
+static bool plain_chunk(const uint8_t *p, size_t n, const char **text, size_t *len)
+{
+	static const char head[] = "{\"bytes\":\"", pad[] = ",\"p\":\"";
+	const size_t hn = sizeof(head) - 1, pn = sizeof(pad) - 1;
+	const uint8_t *b, *q, *e = p + n;
+
+	if (n < hn + 2 || memcmp(p, head, hn) != 0)
+		return false;
+	b = p + hn;
+	q = memchr(b, '"', (size_t)(e - b));
+	if (!q || memchr(b, '\\', (size_t)(q - b)))
+		return false;
+	*text = (const char *)b;
+	*len = (size_t)(q - b);
+	q++;
+	if (e - q == 1)
+		return *q == '}';
+	if ((size_t)(e - q) < pn + 2 || memcmp(q, pad, pn) != 0 || e[-2] != '"' || e[-1] != '}')
+		return false;
+	for (q += pn; q < e - 2; q++)
+		if (!plain_ascii(*q))
+			return false;
+	return true;
+}
+
+/* base64 text decoded into s->scratch; -1 when it is not base64. */
+static ptrdiff_t decode_to_scratch(tf_streamuse *s, const char *text, size_t len)
+{
+	tf_buf_reset(&s->scratch);
+	if (tf_buf_reserve(&s->scratch, tf_base64_decoded_max(len)) != 0)
+		return -1;
+	return tf_base64_decode(text, len, s->scratch.data, s->scratch.alloc);
+}
+
 /* The chunk's {"bytes": base64}, decoded into s->scratch; -1 when it is not that. */
 static ptrdiff_t chunk_bytes(tf_streamuse *s, const uint8_t *payload, size_t n)
 {
@@ -607,8 +656,13 @@ static ptrdiff_t chunk_bytes(tf_streamuse *s, const uint8_t *payload, size_t n)
 	tf_jscan js;
 	jv root = nil, b = nil;
 	const char *text;
+	size_t len;
 	ptrdiff_t got = -1;
-	int r = on_tape(s, &js, payload, n, &root);
+	int r;
+
+	if (plain_chunk(payload, n, &text, &len))
+		return decode_to_scratch(s, text, len);
+	r = on_tape(s, &js, payload, n, &root);
 
 	if (r == PARSED) {
 		b = get_str(root, "bytes");
@@ -620,9 +674,7 @@ static ptrdiff_t chunk_bytes(tf_streamuse *s, const uint8_t *payload, size_t n)
 		b = get_str(root, "bytes");
 	if (jv_ok(b)) {
 		text = b.d ? b.d->u.str.s : b.t->text + b.n->start + 1;
-		tf_buf_reset(&s->scratch);
-		if (tf_buf_reserve(&s->scratch, tf_base64_decoded_max(str_len(b))) == 0)
-			got = tf_base64_decode(text, str_len(b), s->scratch.data, s->scratch.alloc);
+		got = decode_to_scratch(s, text, str_len(b));
 	}
 	tf_json_doc_free(&outer);
 	return got;

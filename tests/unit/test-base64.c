@@ -127,6 +127,38 @@ Test(base64, guard_page)
 	tf_test_guard_free(map, maplen);
 }
 
+/* Every length into an output of exactly the decoded size that ends at a
+ * PROT_NONE page (the decoder stores 4 bytes for 3), and a bad character
+ * at every position refused. */
+Test(base64, exact_output_before_guard_page)
+{
+	uint8_t in[200];
+	char enc[280];
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 37 + 11);
+	for (size_t len = 0; len <= sizeof(in); len++) {
+		ptrdiff_t e = tf_base64_encode(in, len, enc, sizeof(enc));
+		size_t maplen;
+		void *map;
+		uint8_t *out = tf_test_guard_copy(in, len, &map, &maplen);
+
+		memset(out, 0, len);
+		cr_assert_eq(tf_base64_decode(enc, (size_t)e, out, len), (ptrdiff_t)len);
+		cr_assert(memcmp(out, in, len) == 0, "%zu", len);
+		for (ptrdiff_t k = 0; k < e; k++) {
+			char c = enc[k];
+
+			if (c == '=')
+				continue;
+			enc[k] = '!';
+			cr_assert_eq(tf_base64_decode(enc, (size_t)e, out, len), -EINVAL, "%zu %td", len, k);
+			enc[k] = c;
+		}
+		tf_test_guard_free(map, maplen);
+	}
+}
+
 Test(base64, encode_buf)
 {
 	tf_buf b;

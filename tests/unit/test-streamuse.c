@@ -782,6 +782,58 @@ Test(streamuse, sse_line_without_end)
 	}
 }
 
+/*
+ * The chunk wrapper in every shape: the usual {"bytes":"...","p":"..."} is
+ * read without the JSON parsers, the others with them; both must agree on
+ * what is a good chunk. The native event ("???" is base64 "Pz8/") counts 3
+ * text bytes when good.
+ */
+Test(streamuse, chunk_wrappers_fast_and_parsed_agree)
+{
+#define NATIVE "eyJ0eXBlIjoiY29udGVudF9ibG9ja19kZWx0YSIsImRlbHRhIjp7InRleHQiOiI/Pz8ifX0="
+	static const struct {
+		const char *payload;
+		bool good;
+	} v[] = {
+		{ "{\"bytes\":\"" NATIVE "\"}", true },
+		{ "{\"bytes\":\"" NATIVE "\",\"p\":\"abcdef\"}", true },
+		{ "{\"bytes\":\"" NATIVE "\",\"p\":\"\"}", true },
+		{ "{\"bytes\":\"" NATIVE "\",\"p\":\"\xc3\xa9\"}", true },
+		{ "{\"bytes\":\"" NATIVE "\",\"p\":\"a\\\"b\"}", true },
+		{ "{ \"bytes\" : \"" NATIVE "\" }", true },
+		{ "{\"p\":\"x\",\"bytes\":\"" NATIVE "\"}", true },
+		{ "{\"bytes\":\"eyJ0eXBlIjoiY29udGVudF9ibG9ja19kZWx0YSIsImRlbHRhIjp7InRleHQiOiI\\/Pz8ifX0=\"}",
+		  true },
+		{ "{\"bytes\":\"" NATIVE "\"", false },
+		{ "{\"bytes\":\"" NATIVE "\"}}", false },
+		{ "{\"bytes\":\"" NATIVE "\"}x", false },
+		{ "{\"bytes\":\"" NATIVE "\",\"p\":\"a\x01\"}", false },
+		{ "{\"bytes\":\"" NATIVE "\",\"p\":\"a}", false },
+		{ "{\"bytes\":\"" NATIVE "\",\"p\":1}", true },
+		{ "{\"bytes\":\"" NATIVE "\",\"q\":\"a\"}", true },
+		{ "{\"bytes\":\"" NATIVE "\x01\"}", false },
+		{ "{\"bytes\":\"" NATIVE "\xff\"}", false },
+		{ "{\"bytes\":\"\"}", false },
+		{ "{\"bytes\":\"", false },
+	};
+#undef NATIVE
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		tf_buf b;
+		tf_streamuse s;
+
+		tf_buf_init(&b, 0);
+		es_frame(&b, "event", "chunk", v[i].payload);
+		feed_all(&s, "InvokeModelWithResponseStream", 0, b.data, b.len);
+		cr_assert_null(tf_streamuse_unreadable(&s), "%zu", i);
+		cr_assert_eq(s.bad_events, v[i].good ? 0 : 1, "%zu: %s", i, v[i].payload);
+		if (v[i].good)
+			cr_assert_eq(s.est_bytes, 3, "%zu", i);
+		tf_streamuse_free(&s);
+		tf_buf_free(&b);
+	}
+}
+
 /* Malformed pieces inside good frames: not fatal, counted in the estimate. */
 Test(streamuse, bad_payloads_are_counted_not_fatal)
 {
