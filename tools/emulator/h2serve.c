@@ -12,8 +12,8 @@
 
 #include "h2msg.h"
 #include "hpack.h"
+#include "tls.h"
 
-#define WRITE_TIMEOUT_MS 10000
 
 typedef struct stream {
 	struct stream *next;
@@ -43,22 +43,6 @@ typedef struct h2conn {
 	bool broken; /* drop without close_notify */
 } h2conn;
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 static stream *find(h2conn *c, int32_t sid)
 {
 	for (stream *st = c->streams; st; st = st->next)
@@ -85,23 +69,10 @@ static void stream_free(stream *st)
 static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
 {
 	h2conn *c = ud;
-	int64_t deadline = now_ms() + WRITE_TIMEOUT_MS;
-	size_t off = 0;
 
 	(void)s;
 	(void)flags;
-	while (off < len) {
-		size_t chunk = len - off > (1 << 20) ? (1 << 20) : len - off;
-		int w = SSL_write(c->ssl, data + off, (int)chunk), e;
-
-		if (w > 0) {
-			off += (size_t)w;
-			continue;
-		}
-		e = SSL_get_error(c->ssl, w);
-		ERR_clear_error();
-		if ((e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) && now_ms() < deadline)
-			continue;
+	if (emu_ssl_write_all(c->ssl, data, len) < 0) {
 		c->broken = true;
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
@@ -171,7 +142,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t l
 		size_t p = emu_piece_size(&st->x, st->r.body.len);
 
 		if (st->started && c->cfg->pace_ms)
-			sleep_ms(c->cfg->pace_ms);
+			emu_sleep_ms(c->cfg->pace_ms);
 		if (n > p)
 			n = p;
 	}
@@ -322,7 +293,7 @@ bool emu_serve_h2(SSL *ssl, int fd, uint64_t conn_id, const emu_config *cfg)
 	nghttp2_session_callbacks *cb;
 	nghttp2_settings_entry iv[] = { { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100 } };
 	h2conn c = { ssl, fd, conn_id, cfg, NULL, NULL, false };
-	int64_t idle_since = now_ms();
+	int64_t idle_since = emu_now_ms();
 	uint8_t in[16384];
 
 	if (nghttp2_session_callbacks_new(&cb) != 0)
@@ -347,8 +318,8 @@ bool emu_serve_h2(SSL *ssl, int fd, uint64_t conn_id, const emu_config *cfg)
 		if (!nghttp2_session_want_read(c.s) && !nghttp2_session_want_write(c.s))
 			break;
 		if (c.streams)
-			idle_since = now_ms();
-		else if (now_ms() - idle_since > cfg->idle_timeout_ms || emu_stopping())
+			idle_since = emu_now_ms();
+		else if (emu_now_ms() - idle_since > cfg->idle_timeout_ms || emu_stopping())
 			break;
 		n = SSL_read(ssl, in, sizeof(in));
 		if (n <= 0) {

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "h2serve.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -22,7 +23,6 @@
 /* Socket timeouts are this short so a blocked read or write wakes up often
  * enough to check deadlines and the stop flag. */
 #define TICK_MS 100
-#define WRITE_TIMEOUT_MS 10000
 
 static int stopping; /* atomic: set once when the server stops */
 static int active_conns;
@@ -51,22 +51,6 @@ typedef struct conn {
 	bool finished; /* under conns_lock */
 	struct conn *next;
 } conn;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static void logf_(const emu_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const emu_config *cfg, const char *fmt, ...)
@@ -117,30 +101,16 @@ static int conn_read(conn *c, void *buf, int len, int64_t deadline, bool stop_ok
 		ERR_clear_error();
 		if (stop_ok && __atomic_load_n(&stopping, __ATOMIC_RELAXED))
 			return RD_STOP;
-		if (now_ms() >= deadline)
+		if (emu_now_ms() >= deadline)
 			return RD_TIMEOUT;
 	}
 }
 
 static int conn_write(conn *c, const void *p, size_t n)
 {
-	int64_t deadline = now_ms() + WRITE_TIMEOUT_MS;
-
 	if (c->broken)
 		return -1;
-	while (n > 0) {
-		int chunk = n > (1 << 20) ? (1 << 20) : (int)n, w, e;
-
-		w = SSL_write(c->ssl, p, chunk);
-		if (w > 0) {
-			p = (const char *)p + w;
-			n -= (size_t)w;
-			continue;
-		}
-		e = SSL_get_error(c->ssl, w);
-		ERR_clear_error();
-		if ((e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) && now_ms() < deadline)
-			continue;
+	if (emu_ssl_write_all(c->ssl, p, n) < 0) {
 		c->broken = true;
 		return -1;
 	}
@@ -294,7 +264,7 @@ static int send_response(conn *c, const emu_req *q, emu_resp *r)
 				r->delivered = off + n;
 			off += n;
 			if (c->cfg->pace_ms && off < stop_at)
-				sleep_ms(c->cfg->pace_ms);
+				emu_sleep_ms(c->cfg->pace_ms);
 		}
 		if (r->truncate) {
 			hard_close(c);
@@ -552,7 +522,7 @@ static int on_head(void *ctx, const tf_h1_head *head, const uint8_t *raw, size_t
 	(void)raw_len;
 	c->head = head;
 	c->head_seen = true;
-	c->t_head = now_ms();
+	c->t_head = emu_now_ms();
 	c->n = __atomic_add_fetch(&next_request, 1, __ATOMIC_RELAXED);
 	if (head->content_length > 0 && (uint64_t)head->content_length > c->cfg->max_body) {
 		reject(c, 413, "Request Entity Too Large", "body over --max-body");
@@ -596,7 +566,7 @@ static void reset_request(conn *c)
 
 static int handshake(conn *c)
 {
-	int64_t deadline = now_ms() + c->cfg->header_timeout_ms;
+	int64_t deadline = emu_now_ms() + c->cfg->header_timeout_ms;
 
 	for (;;) {
 		int r = SSL_accept(c->ssl), e;
@@ -605,7 +575,7 @@ static int handshake(conn *c)
 			return 0;
 		e = SSL_get_error(c->ssl, r);
 		ERR_clear_error();
-		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || now_ms() >= deadline ||
+		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || emu_now_ms() >= deadline ||
 		    __atomic_load_n(&stopping, __ATOMIC_RELAXED))
 			return -1;
 	}
@@ -617,7 +587,7 @@ static void serve_conn(conn *c)
 	tf_h1_sink sink = sink_proto;
 	uint8_t in[16384];
 	size_t in_off = 0, in_len = 0;
-	int64_t idle_since = now_ms();
+	int64_t idle_since = emu_now_ms();
 
 	sink.ctx = c;
 	if (handshake(c) != 0)
@@ -683,7 +653,7 @@ static void serve_conn(conn *c)
 			in_off = 0;
 			in_len = (size_t)n;
 			if (c->t_start == 0)
-				c->t_start = now_ms();
+				c->t_start = emu_now_ms();
 		}
 		used = tf_h1_feed(&c->fr, in + in_off, in_len - in_off, &sink);
 		if (used < 0) {
@@ -699,9 +669,9 @@ static void serve_conn(conn *c)
 		if (c->done) {
 			handle_request(c);
 			reset_request(c);
-			idle_since = now_ms();
+			idle_since = emu_now_ms();
 			if (in_off < in_len)
-				c->t_start = now_ms();
+				c->t_start = emu_now_ms();
 		} else if (tf_h1_framer_idle(&c->fr) && !c->head_seen) {
 			/* Only blank lines so far: still idle. */
 			c->t_start = 0;

@@ -5,8 +5,10 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const default_sans[] = {
@@ -217,4 +219,44 @@ SSL_CTX *emu_tls_ctx(const emu_config *cfg, char *err, size_t errlen)
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+int64_t emu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void emu_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+#define WRITE_TIMEOUT_MS 10000
+
+int emu_ssl_write_all(SSL *ssl, const void *p, size_t n)
+{
+	int64_t deadline = emu_now_ms() + WRITE_TIMEOUT_MS;
+
+	while (n > 0) {
+		int chunk = n > (1 << 20) ? (1 << 20) : (int)n, w, e;
+
+		w = SSL_write(ssl, p, chunk);
+		if (w > 0) {
+			p = (const char *)p + w;
+			n -= (size_t)w;
+			continue;
+		}
+		e = SSL_get_error(ssl, w);
+		ERR_clear_error();
+		if ((e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) && emu_now_ms() < deadline)
+			continue;
+		return -1;
+	}
+	return 0;
 }
